@@ -1,0 +1,1 @@
+"""Per-snippet feature extractors, installed as ``tsl300.extractors``."""
