@@ -1,0 +1,48 @@
+"""The contract between the trainer and a method (TSL-Net, the flagship, each baseline).
+
+A method is an ``nn.Module`` that turns a padded batch into outputs, outputs into a loss, and
+outputs into per-snippet scores for the shared post-processing. Only what differs per method
+lives in its module; batching, optimisation, checkpoints, proposals, NMS and evaluation are
+shared (``tsl300.engine``, ``tsl300.postprocess``, ``tsl300.eval``).
+
+The batch (built by ``tsl300.engine.batching``) is a dict:
+
+- ``features``: modality -> float tensor (B, T, ...) zero-padded to the longest video;
+- ``mask``: bool (B, T), True on real snippets;
+- ``modality_mask``: modality -> bool (B,), False where a video lacks that modality;
+- ``lengths``: long (B,);
+- ``points``: list of B int64 arrays (K, 2) ``[snippet, class_index]``;
+- ``point_frames``: list of B int64 arrays (K,);
+- ``video_labels``: float (B, C) multi-hot (from points in training, from GT at test);
+- ``label_distribution``: float (B, C) per-class point counts normalised (0 where no points);
+- ``vids``, ``fps``: lists of B ids and frame rates.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Method(nn.Module):
+    """Base class. Subclasses set ``name`` and ``supervision`` and implement the three hooks."""
+
+    name: str = "base"
+    supervision: str = "point"  # 'point' | 'video' | 'background-click' | 'full'
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def compute_loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any],
+                     step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss to minimise and a dict of named terms for logging."""
+        raise NotImplementedError
+
+    def scores(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Inference scores: ``cas`` (B, T, C) class scores in [0, 1], ``video_scores`` (B, C),
+        optionally ``actionness`` (B, T) class-agnostic foreground score."""
+        raise NotImplementedError
+
+    def on_step_end(self, step: int, trainer: Any) -> None:
+        """Hook for methods with a schedule of their own (SF-Net expansion, RefineLoc rounds)."""
