@@ -8,3 +8,28 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 CLASS_NAMES = ("n", "p")
 """TSL-300 class order: index 0 = negative ('n'), 1 = positive ('p'), as the official code."""
+
+_LAZY = {
+    "localize": ("api", "localize"),
+    "load_model": ("api", "load_model"),
+    "available_models": ("api", "available_models"),
+    "Localizer": ("api", "Localizer"),
+    "LocalizationResult": ("types", "LocalizationResult"),
+    "LocalizedSegment": ("types", "LocalizedSegment"),
+}
+
+
+def __getattr__(name: str):
+    """Import the one-call API on first use, so ``import tsl300`` stays light (no torch)."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -123,3 +123,12 @@ def segment_to_snippets(start: float, end: float, fps: float, n_snippets: int | 
 def _check_fps(fps: float) -> None:
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive finite number, got {fps!r}")
+
+
+def seconds_to_nearest_boundary(seconds, fps: float, snippet_frames: int = SNIPPET_FRAMES):
+    """Nearest snippet boundary to time ``seconds``: ``round(seconds * fps / 16)`` with numpy's
+    half-to-even rounding (RefineLoc's pseudo labels and ground-truth masks). Scalar or array;
+    returns int64."""
+    _check_fps(fps)
+    value = np.round(np.asarray(seconds, dtype=np.float64) * float(fps) / snippet_frames)
+    return value.astype(np.int64) if value.ndim else int(value)

@@ -16,6 +16,8 @@ The batch (built by ``tsl300.engine.batching``) is a dict:
 - ``video_labels``: float (B, C) multi-hot (from points in training, from GT at test);
 - ``label_distribution``: float (B, C) per-class point counts normalised (0 where no points);
 - ``vids``, ``fps``: lists of B ids and frame rates.
+- ``segments``: list of B float64 arrays (S, 3) ``[start_s, end_s, class_index]`` of the
+  ground truth (empty where a video has none).
 """
 from __future__ import annotations
 
@@ -43,6 +45,11 @@ class Method(nn.Module):
         """Inference scores: ``cas`` (B, T, C) class scores in [0, 1], ``video_scores`` (B, C),
         optionally ``actionness`` (B, T) class-agnostic foreground score."""
         raise NotImplementedError
+
+    def segments(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any], params: Any):
+        """Optional inference variant: ``{vid: [Segment]}`` from the method's own detection rule
+        (RefineLoc), or None to use the shared post-processing on :meth:`scores` (default)."""
+        return None
 
     def on_step_end(self, step: int, trainer: Any) -> None:
         """Hook for methods with a schedule of their own (SF-Net expansion, RefineLoc rounds)."""

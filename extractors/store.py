@@ -1,0 +1,125 @@
+"""Writing features in the TSL-300 layout, atomically and safely from parallel workers.
+
+::
+
+    OUT/features/{split}/{modality}/{vid}.npy      stored array (spec layout)
+    OUT/features/{split}/{modality}/{vid}.missing  empty marker: this modality is absent
+                                                   (no/silent audio); the .npy holds zeros
+    OUT/features/{split}/{modality}/spec.json      the ExtractorSpec
+    OUT/fps_dict.json, OUT/len_duration_dict.json  vid -> fps / duration (s), merged
+
+A video counts as finished when every modality's .npy exists and its id is in fps_dict.json
+(written last), so an interrupted run redoes only unfinished videos.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tsl300.errors import SpecMismatchError
+
+from .spec import SPEC_FILENAME, ExtractorSpec
+
+MISSING_SUFFIX = ".missing"
+FPS_DICT = "fps_dict.json"
+DURATION_DICT = "len_duration_dict.json"
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    _atomic(Path(path), lambda h: h.write(text.encode("utf-8")))
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    _atomic(Path(path), lambda h: np.save(h, np.ascontiguousarray(array)))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Exclusive advisory lock on ``path`` (a sidecar .lock file) across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def merge_json_dict(path: str | Path, entries: dict) -> None:
+    """Add ``entries`` to the JSON object in ``path`` (created if absent) under a file lock."""
+    path = Path(path)
+    with _locked(path):
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data.update(entries)
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+class FeatureStore:
+    """One split of a TSL-300 feature folder."""
+
+    def __init__(self, root: str | Path, split: str = "test"):
+        self.root = Path(root)
+        self.split = split
+
+    def folder(self, modality: str) -> Path:
+        return self.root / "features" / self.split / modality
+
+    def npy_path(self, modality: str, vid: str) -> Path:
+        return self.folder(modality) / f"{vid}.npy"
+
+    def marker_path(self, modality: str, vid: str) -> Path:
+        return self.folder(modality) / f"{vid}{MISSING_SUFFIX}"
+
+    def prepare(self, specs: list[ExtractorSpec]) -> None:
+        """Write each spec.json, or check it matches the one already there (no mixing)."""
+        for spec in specs:
+            folder = self.folder(spec.modality)
+            with _locked(folder / SPEC_FILENAME):
+                if (folder / SPEC_FILENAME).exists():
+                    existing = ExtractorSpec.load(folder)
+                    try:
+                        existing.check_compatible(spec, where=str(folder / SPEC_FILENAME))
+                    except SpecMismatchError as exc:
+                        raise SpecMismatchError(
+                            f"{exc}. Write to another output folder or remove the old features."
+                        ) from None
+                else:
+                    spec.save(folder)
+
+    def is_done(self, vid: str, modalities: list[str]) -> bool:
+        fps = self.root / FPS_DICT
+        if not fps.exists() or vid not in json.loads(fps.read_text() or "{}"):
+            return False
+        return all(self.npy_path(m, vid).exists() for m in modalities)
+
+    def write_video(self, vid: str, stored: dict[str, np.ndarray], missing: tuple[str, ...],
+                    fps: float, duration: float) -> None:
+        """Write one video's arrays and markers, then its fps/duration entries (the done flag)."""
+        for modality, array in stored.items():
+            marker = self.marker_path(modality, vid)
+            if modality in missing:
+                atomic_write_text(marker, "")
+            else:
+                marker.unlink(missing_ok=True)
+            atomic_save_npy(self.npy_path(modality, vid), array.astype(np.float32, copy=False))
+        merge_json_dict(self.root / DURATION_DICT, {vid: duration})
+        merge_json_dict(self.root / FPS_DICT, {vid: fps})

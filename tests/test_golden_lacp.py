@@ -1,0 +1,150 @@
+"""LACP's distinctive parts against the official code's golden cases (../shared/golden/lacp)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path
+
+from tsl300.methods.lacp import (LACPInferenceConfig, decode_sequence, lacp_head,
+                                 lacp_infer_video, lacp_video_loss, optimal_sequence_search,
+                                 point_snippet_thumos, search_grammar, search_with_seeds,
+                                 select_seed)
+
+
+def _load(name: str) -> dict:
+    return json.loads(shared_path("golden", "lacp", name).read_text())
+
+
+def _f32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def test_golden_lacp_model_head():
+    data = _load("model_head.json")
+    for case in data["cases"]:
+        logits = torch.tensor(_f32(case["logits"]))[None]
+        label = torch.tensor(_f32(case["label"]))[None]
+        test = lacp_head(logits, None, data["r_act"])
+        train = lacp_head(logits, label, data["r_act"])
+        np.testing.assert_allclose(test["cas_sigmoid_fuse"][0], case["cas_sigmoid_fuse"], atol=1e-6)
+        np.testing.assert_allclose(test["vid_score"][0], case["vid_score_test"], atol=1e-6)
+        np.testing.assert_allclose(train["vid_score"][0], case["vid_score_train"], atol=1e-6)
+
+
+def test_golden_lacp_point_labels_thumos_grid():
+    data = _load("point_labels.json")
+    for case in data["cases"]:
+        snippets = point_snippet_thumos(np.array(case["point_frames"]), case["fps"],
+                                        data["feature_fps"])
+        pairs = sorted({(int(s), int(c)) for s, c in zip(snippets, case["class_index"])})
+        assert pairs == sorted(map(tuple, case["point_snippets"])), case["video_id"]
+        assert np.all(snippets < case["vid_num_seg"])
+
+
+@pytest.fixture(scope="module")
+def search_data():
+    return _load("seeds_and_search.json")
+
+
+def test_golden_lacp_select_seed(search_data):
+    for case in search_data["cases"]:
+        cas = _f32(case["cas_sigmoid_fuse"])
+        act_seed, bkg_seed = select_seed(cas[:, -1], _f32(case["point_anno"]),
+                                         search_data["act_thresh"], search_data["bkg_thresh"])
+        np.testing.assert_array_equal(act_seed, case["act_seed"], err_msg=case["id"])
+        np.testing.assert_array_equal(bkg_seed, case["bkg_seed"], err_msg=case["id"])
+
+
+def _check_search(case, pseudo, seq_score, details):
+    assert [d.cls for d in details] == [p["cls"] for p in case["per_class"]], case["id"]
+    for got, exp in zip(details, case["per_class"]):
+        assert got.transcript == exp["transcript"], (case["id"], exp["cls"])
+        assert got.seed_ranges == exp["seed_ranges"], (case["id"], exp["cls"])
+        np.testing.assert_array_equal(got.labels, exp["labels"], err_msg=case["id"])
+        assert got.score == pytest.approx(exp["score"], abs=1e-5), (case["id"], exp["cls"])
+    np.testing.assert_array_equal(pseudo, case["pseudo_labels"])
+    assert seq_score == pytest.approx(float(case["sequence_score"]), abs=1e-5)
+
+
+def test_golden_lacp_optimal_sequence_search(search_data):
+    assert len(search_data["cases"]) == 17
+    for case in search_data["cases"]:
+        _check_search(case, *optimal_sequence_search(
+            _f32(case["cas_sigmoid_fuse"]), _f32(case["point_anno"]), search_data["budget"],
+            search_data["prune_thresh"], search_data["oic_lambda"]))
+
+
+def test_golden_lacp_search_branches_unreachable_from_select_seed(search_data):
+    for case in search_data["direct_cases"]:
+        _check_search(case, *search_with_seeds(
+            _f32(case["cas_sigmoid_fuse"]), _f32(case["act_seed"]), _f32(case["bkg_seed"]),
+            search_data["budget"], search_data["prune_thresh"], search_data["oic_lambda"]))
+
+
+def test_lacp_decoder_respects_seed_ranges_and_beats_alternatives():
+    """On a clean two-instance video the decoder recovers the instances exactly."""
+    T = 40
+    p = np.full(T, 0.02, np.float32)
+    p[8:15] = 0.9
+    p[25:33] = 0.85
+    point = np.zeros((T, 1), np.float32)
+    point[[10, 28], 0] = 1
+    bkg = np.where(p > 0.5, 0.05, 0.97).astype(np.float32)
+    act_seed, bkg_seed = select_seed(bkg, point)
+    transcript, ranges = search_grammar(act_seed, bkg_seed, 0)
+    labels, score = decode_sequence(p, transcript, ranges)
+    expected = np.zeros(T)
+    expected[8:15] = expected[25:33] = 1
+    np.testing.assert_array_equal(labels, expected)
+    assert score > 0.8
+
+
+@pytest.fixture(scope="module")
+def loss_data():
+    return _load("loss.json")
+
+
+def test_golden_lacp_total_loss(loss_data):
+    assert list(loss_data["lambdas"]) == [1, 0.5, 1, 1, 1]
+    for case in loss_data["cases"]:
+        dense = None if case["new_dense_anno"] is None else _f32(case["new_dense_anno"])
+        trace: dict = {}
+        got = lacp_video_loss(torch.tensor(_f32(case["vid_score"])),
+                              torch.tensor(_f32(case["cas_sigmoid_fuse"])),
+                              torch.tensor(_f32(case["features"])),
+                              torch.tensor(_f32(case["label"])),
+                              torch.tensor(_f32(case["point_anno"])), dense,
+                              np.random.RandomState(int(case["numpy_seed"])), trace=trace)
+        np.testing.assert_array_equal(trace["bkg_seed"], case["bkg_seed"], err_msg=case["id"])
+        assert [(s["kind"], s["start"], s["end"]) for s in trace["oic_segments"]] == \
+            [(s["kind"], s["start"], s["end"]) for s in case["oic_segments"]], case["id"]
+        for g, e in zip(trace["oic_segments"], case["oic_segments"]):
+            assert g["score"] == pytest.approx(e["score"], abs=1e-5)
+        assert trace["feature_samples"] == case["feature_samples"], case["id"]
+        for name, value in case["loss"].items():
+            assert float(got[name]) == pytest.approx(value, abs=1e-5), (case["id"], name)
+
+
+def test_golden_lacp_inference():
+    data = _load("inference.json")
+    const = data["constants"]
+    config = LACPInferenceConfig(class_thresh=const["class_thresh"], scale=const["scale"],
+                                 act_thresh_cas=np.array(const["act_thresh_cas"]),
+                                 act_thresh_agnostic=np.array(const["act_thresh_agnostic"]),
+                                 oic_lambda=const["oic_lambda"], oic_gamma=const["oic_gamma"],
+                                 nms_iou=const["nms_iou"], feature_fps=const["feature_fps"])
+    assert np.allclose(config.act_thresh_cas, LACPInferenceConfig().act_thresh_cas)
+    assert np.allclose(config.act_thresh_agnostic, LACPInferenceConfig().act_thresh_agnostic)
+    names = const["class_names"]
+    for video in data["videos"]:
+        got = lacp_infer_video(_f32(video["cas_sigmoid_fuse"]), _f32(video["vid_score"]),
+                               int(video["vid_num_seg"]), config)
+        exp = video["predictions"]
+        assert len(got) == len(exp), video["video_id"]
+        for (c, score, start, end), e in zip(got, exp):
+            assert names[int(c)] == e["label"], video["video_id"]
+            assert score == pytest.approx(e["score"], abs=1e-6)
+            assert [start, end] == pytest.approx(e["segment"], abs=1e-9)

@@ -1,0 +1,70 @@
+"""``tsl300 eval``: score a prediction JSON against a ground-truth JSON (official TSL-300 metrics)."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+NAME = "eval"
+HELP = "Evaluate detections: mAP per tIoU, average mAP, TSL-300 Recall and F2."
+
+
+def parse_tious(text: str) -> list[float]:
+    """``start:stop:step`` (stop included, as ``np.linspace``) or a comma list of values."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = (stop - start) / step
+            if abs(count - round(count)) > 1e-6:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r}: (stop - start) must be a whole number of steps"
+                )
+            values = np.linspace(start, stop, int(round(count)) + 1).tolist()
+        else:
+            values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected start:stop:step (e.g. 0.1:0.3:0.05) or a comma list"
+        ) from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: thresholds must lie in (0, 1]")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gt", required=True, help="ground truth JSON (gt.json layout)")
+    parser.add_argument("--pred", required=True, help="predictions JSON ({'results': ...})")
+    parser.add_argument(
+        "--tiou",
+        type=parse_tious,
+        default=None,
+        help="tIoU thresholds: start:stop:step, stop included, or a comma list "
+        "(default 0.1:0.3:0.05, the TSL-300 ones)",
+    )
+    parser.add_argument("--subset", default="test", help="ground-truth subset (default: test)")
+    parser.add_argument("--json", metavar="OUT", help="also write all figures to this JSON file")
+    parser.add_argument(
+        "--ignore-unknown-labels",
+        action="store_true",
+        help="drop predictions whose label no ground-truth segment has (default: error)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval import evaluate_detection, format_table
+    from ..eval.io import write_json_atomic
+
+    result = evaluate_detection(
+        args.gt,
+        args.pred,
+        tiou_thresholds=args.tiou,
+        subset=args.subset,
+        unknown_labels="ignore" if args.ignore_unknown_labels else "error",
+    )
+    print(format_table(result))
+    if args.json:
+        write_json_atomic(args.json, result)
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,32 @@
+"""``tsl300 test RUN_OR_CKPT --data DIR``: predict a split with a trained model, write the
+ActivityNet results JSON and print the TSL-300 metrics table."""
+from __future__ import annotations
+
+import argparse
+
+NAME = "test"
+HELP = "predict a split with a trained model (results JSON + metrics table)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="run folder (its model.safetensors) or a .safetensors checkpoint")
+    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument("--split", default="test", help="split to predict (default: test)")
+    parser.add_argument("-o", "--output", help="results JSON (default: RUN/predictions_SPLIT.json)")
+    parser.add_argument("--batch-size", type=int, help="inference batch size (default: the recipe's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.runs import test_model
+    from ..eval import format_table
+
+    result = test_model(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size)
+    meta = result["meta"]
+    print(f"predictions: {result['predictions_path']}")
+    print(f"model: {meta.get('recipe', {}).get('name') or meta.get('method')} step {meta.get('step')} "
+          f"(selection: {meta.get('selection_note')})")
+    if result["metrics"] is None:
+        print(f"split {args.split!r} has no ground-truth segments: predictions written, nothing to evaluate")
+    else:
+        print(format_table(result["metrics"]))
+    return 0

@@ -1,0 +1,167 @@
+"""Checkpoints: safetensors weights + a JSON sidecar; loading never unpickles.
+
+A checkpoint ``NAME`` is three files side by side:
+
+- ``NAME.safetensors``: model weights (and buffers);
+- ``NAME.json``: sidecar with the recipe, the model spec (modality shapes, classes, extractor
+  specs), the package version, the step and metrics;
+- ``NAME.optim.safetensors`` (optional): optimizer state for resuming, tensors flattened to
+  ``state.<param index>.<name>``; its scalar entries and hyper-parameters go in the sidecar.
+
+A pickle (``torch.save``) file is refused with a ``CheckpointError``: unpickling runs arbitrary
+code, and a checkpoint may come from a stranger. Writes are atomic (temp file + rename).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..errors import CheckpointError
+
+FORMAT = "tsl300-checkpoint/1"
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2, torch.save zip archive
+
+
+@dataclass
+class Checkpoint:
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    optimizer_state: dict[str, Any] | None = None
+    path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path, Path]:
+    """(weights, sidecar, optimizer) paths for ``path`` with or without its ``.safetensors``."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    return (stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json"),
+            stem.with_name(stem.name + ".optim.safetensors"))
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, scalars = {}, {}
+    for index, entries in state["state"].items():
+        for name, value in entries.items():
+            key = f"state.{index}.{name}"
+            if torch.is_tensor(value):
+                tensors[key] = value.detach().contiguous().clone()
+            else:
+                scalars[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in list(tensors.items()) + list(meta.get("scalars", {}).items()):
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, Any],
+                    optimizer: torch.optim.Optimizer | None = None) -> Path:
+    """Write weights, sidecar (and optimizer state). Returns the weights path."""
+    weights, sidecar, optim_path = checkpoint_paths(path)
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    for key, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{weights}: refusing to save non-finite values in '{key}'")
+    full_meta = {"format": FORMAT, "tsl300_version": __version__, **meta}
+    if optimizer is not None:
+        tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
+        full_meta["optimizer"] = optim_meta
+        _atomic_write(optim_path, lambda tmp: save_file(tensors, tmp))
+    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    text = json.dumps(full_meta, indent=2, sort_keys=False, default=_json_default)
+    _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return weights
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _check_not_pickle(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(_PICKLE_MAGIC):
+        raise CheckpointError(
+            f"{path}: this is a pickle / torch.save file, which tsl300 never loads because "
+            f"unpickling can run arbitrary code; convert it to safetensors in a trusted session")
+    if len(head) < 9 or head[8:9] != b"{":
+        raise CheckpointError(f"{path}: not a safetensors file (bad header)")
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    _check_not_pickle(path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot read safetensors ({exc})") from None
+
+
+def load_checkpoint(path: str | Path, with_optimizer: bool = False) -> Checkpoint:
+    """Read a checkpoint saved by :func:`save_checkpoint`, without unpickling anything."""
+    weights, sidecar, optim_path = checkpoint_paths(path)
+    if not weights.exists():
+        given = Path(path)
+        if given.exists() and given.suffix not in (".safetensors", ".json"):
+            _check_not_pickle(given)  # e.g. model_seed_123.pkl from the official code
+        raise CheckpointError(f"{weights}: checkpoint weights not found")
+    state = _load_tensors(weights)
+    if not sidecar.exists():
+        raise CheckpointError(f"{sidecar}: checkpoint sidecar (JSON with recipe and classes) not found")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{sidecar}: sidecar is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{sidecar}: not a tsl300 checkpoint sidecar (format {meta.get('format')!r}"
+                              f" where {FORMAT!r} was expected)" if isinstance(meta, dict)
+                              else f"{sidecar}: sidecar must be a JSON object")
+    optimizer_state = None
+    if with_optimizer and "optimizer" in meta:
+        if not optim_path.exists():
+            raise CheckpointError(f"{optim_path}: optimizer state for resuming not found")
+        optimizer_state = _unflatten_optimizer(_load_tensors(optim_path), meta["optimizer"])
+    return Checkpoint(state_dict=state, meta=meta, optimizer_state=optimizer_state, path=weights)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder -> its selected model (``model.safetensors``); a file -> itself."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in ("model.safetensors", "checkpoints/last.safetensors"):
+            if (path / candidate).exists():
+                return path / candidate
+        raise CheckpointError(f"{path}: no model.safetensors in this run folder (did training finish?)")
+    return path

@@ -1,0 +1,95 @@
+"""Batched inference shared by every method: scores -> segments -> metrics / results JSON.
+
+The method gives per-snippet scores (``Method.scores``); the shared post-processing
+(``tsl300.postprocess.predict_segments``) turns them into segments in seconds; the evaluator
+(``tsl300.eval``) scores them against the videos' ground truth.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.types import Segment, Video
+from .batching import collate, sequential_batches
+
+
+@torch.no_grad()
+def predict(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
+            postprocess: Mapping[str, Any], batch_size: int = 16, device: str | torch.device = "cpu"
+            ) -> dict[str, list[Segment]]:
+    """Segments (seconds, class names, scores) for every video, in eval mode."""
+    from ..postprocess import PostprocessParams, predict_segments
+
+    params = PostprocessParams.from_dict(postprocess)
+    was_training = method.training
+    method.eval()
+    out: dict[str, list[Segment]] = {}
+    try:
+        for videos_batch in sequential_batches(videos, batch_size):
+            batch = collate(videos_batch, modalities, classes, device)
+            outputs = method(batch)
+            own = method.segments(outputs, batch, params) if hasattr(method, "segments") else None
+            out.update(own if own is not None else predict_segments(method.scores(outputs, batch), batch, params))
+    finally:
+        method.train(was_training)
+    for video in videos:  # a video with no proposal still appears (empty list)
+        out.setdefault(video.vid, [])
+    return out
+
+
+def evaluate_predictions(videos: Sequence[Video], predictions: Mapping[str, list[Segment]],
+                         tiou_thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """Official TSL-300 metrics of ``predictions`` on ``videos``' ground-truth segments."""
+    from ..eval import evaluate_segments
+
+    return evaluate_segments(list(videos), predictions, tiou_thresholds)
+
+
+def evaluate_method(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
+                    postprocess: Mapping[str, Any], batch_size: int = 16) -> dict[str, Any]:
+    """Predict and evaluate; returns the evaluator's dict (``average_mAP`` etc.)."""
+    predictions = predict(method, videos, modalities, classes, postprocess, batch_size)
+    return evaluate_predictions(videos, predictions)
+
+
+@torch.no_grad()
+def validation_loss(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
+                    batch_size: int = 16, device: str | torch.device = "cpu") -> float:
+    """Mean training loss over ``videos`` in eval mode (selection metric without ground truth)."""
+    was_training = method.training
+    method.eval()
+    total, count = 0.0, 0
+    try:
+        for videos_batch in sequential_batches(videos, batch_size):
+            batch = collate(videos_batch, modalities, classes, device)
+            loss, _ = method.compute_loss(method(batch), batch, step=-1)
+            total += float(loss) * len(videos_batch)
+            count += len(videos_batch)
+    finally:
+        method.train(was_training)
+    return total / max(count, 1)
+
+
+def results_json(predictions: Mapping[str, list[Segment]], extra: Mapping[str, Any] | None = None) -> dict:
+    """ActivityNet results dict (what ``tsl300 eval`` and the official evaluator read)."""
+    return {
+        "version": "VERSION 1.3",
+        "results": {vid: [{"label": s.label, "score": float(s.score), "segment": [float(s.start), float(s.end)]}
+                          for s in segs] for vid, segs in predictions.items()},
+        "external_data": dict(extra or {}),
+    }
+
+
+def write_results(path: str | Path, predictions: Mapping[str, list[Segment]],
+                  extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the results JSON atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results_json(predictions, extra)), encoding="utf-8")
+    tmp.replace(path)
+    return path

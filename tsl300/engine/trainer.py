@@ -1,0 +1,290 @@
+"""Seeded, deterministic training of any registered method from a recipe.
+
+One step = one padded batch of ``batch_size`` videos, one forward, one backward, one optimizer
+update. The batch order of step ``s`` depends only on the seed and ``s`` (a per-epoch seeded
+permutation), and the torch RNG state is saved with every checkpoint, so a resumed run
+continues exactly as an uninterrupted one.
+
+Model selection (``select``):
+
+- ``last``: the weights after the final step;
+- ``val``: a seeded share (``data.val_fraction``) of the *training* videos is held out; every
+  ``eval_every`` steps the model is scored on them (average mAP when they carry ground-truth
+  segments, else the negative validation loss) and the best is kept;
+- ``test``: as ``val`` but on the test split: the official TSL-Net protocol, optimistic, and
+  labelled as such in every output.
+
+Outputs in the run folder: ``recipe.yaml``, ``train_log.csv``, ``eval_log.csv``,
+``tensorboard/``, ``checkpoints/{last,best}.*`` and ``model.*`` (the selected weights).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.utils.deterministic
+from tqdm.auto import tqdm
+
+from ..data.types import Video
+from ..errors import CheckpointError, Tsl300Error
+from ..methods.registry import ModelSpec, build_method
+from ..recipes import Recipe, dump_recipe
+from .batching import collate, epoch_batches, random_crop
+from .checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from .inference import evaluate_method, validation_loss
+from .optim import build_optimizer, set_lr
+
+SELECTION_NOTE = {
+    "last": "final step",
+    "val": "best on a held-out share of the training videos",
+    "test": "best on the TEST split (official TSL-Net protocol; optimistic)",
+}
+
+
+class TrainingDiverged(Tsl300Error, RuntimeError):
+    """The loss became NaN or infinite; no checkpoint of that state is written."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_path: Path
+    selected_step: int
+    select: str
+    selection_metric: float | None
+    steps: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) and numpy's legacy RNG; make CPU kernels deterministic."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    # deterministic mode also NaN-fills every new tensor, which costs ~10% of a CPU step and
+    # changes no result: our kernels never read uninitialised memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+
+
+def split_validation(videos: Sequence[Video], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded (fit, val) index lists; at least one video on each side when fraction > 0."""
+    n = len(videos)
+    if fraction <= 0 or n < 2:
+        return list(range(n)), []
+    n_val = min(n - 1, max(1, int(round(n * fraction))))
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+class Trainer:
+    """Train ``recipe``'s method on ``train_videos``; ``test_videos`` only for ``select: test``."""
+
+    def __init__(self, recipe: Recipe, train_videos: Sequence[Video], spec: ModelSpec, run_dir: str | Path,
+                 test_videos: Sequence[Video] | None = None, progress: bool = True,
+                 device: str | torch.device = "cpu", tensorboard: bool = True):
+        self.recipe = recipe
+        self.spec = spec
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(device)
+        self.progress = progress
+        self.tensorboard = tensorboard
+        self.modalities = list(recipe.data.modalities)
+        missing = [m for m in self.modalities if m not in spec.modality_shapes]
+        if missing:
+            raise Tsl300Error(f"recipe {recipe.source}: modality {missing[0]!r} is not in the data "
+                              f"(have {', '.join(spec.modality_shapes)})")
+        fit_idx, val_idx = (split_validation(train_videos, recipe.data.val_fraction, recipe.seed)
+                            if recipe.select == "val" else (list(range(len(train_videos))), []))
+        self.train_videos = [train_videos[i] for i in fit_idx] if val_idx else train_videos
+        self.val_videos = [train_videos[i] for i in val_idx]
+        if recipe.select == "test" and not test_videos:
+            raise Tsl300Error("select 'test' needs the test split")
+        self.select_videos = self.val_videos if recipe.select == "val" else (test_videos or [])
+        if len(self.train_videos) == 0:
+            raise Tsl300Error("no training videos")
+        seed_everything(recipe.seed)
+        self.method = build_method(recipe, spec).to(self.device)
+        self.optimizer = build_optimizer(self.method, recipe.optimizer)
+
+    # ------------------------------------------------------------------ batches
+
+    def batch_indices(self, step: int) -> np.ndarray:
+        """Video indices of ``step``: position in the seeded permutation of its epoch."""
+        n = len(self.train_videos)
+        size = min(self.recipe.batch_size, n)
+        per_epoch = max(1, n // size)
+        epoch, position = divmod(step, per_epoch)
+        rng = np.random.default_rng([self.recipe.seed, epoch])
+        batches = list(epoch_batches(n, size, rng))
+        return batches[position]
+
+    def make_batch(self, step: int) -> dict:
+        rng = np.random.default_rng([self.recipe.seed, step, 1])
+        videos = [random_crop(self.train_videos[i], self.recipe.data.max_snippets, rng)
+                  for i in self.batch_indices(step)]
+        return collate(videos, self.modalities, self.spec.classes, self.device)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _meta(self, step: int, metrics: dict | None = None) -> dict:
+        return {"recipe": self.recipe.to_dict(), "recipe_source": self.recipe.source,
+                "spec": self.spec.to_json(), "classes": list(self.spec.classes),
+                "method": self.recipe.method, "step": step, "select": self.recipe.select,
+                "selection_note": SELECTION_NOTE[self.recipe.select], "metrics": metrics or {}}
+
+    def save(self, name: str, step: int, metrics: dict | None = None, with_optimizer: bool = True) -> Path:
+        meta = self._meta(step, metrics)
+        meta["torch_rng"] = torch.get_rng_state().tolist() if with_optimizer else None
+        meta["best"] = {"metric": self.best_metric, "step": self.best_step}
+        return save_checkpoint(self.run_dir / "checkpoints" / name, self.method, meta,
+                               self.optimizer if with_optimizer else None)
+
+    def resume(self) -> int:
+        """Load ``checkpoints/last``; returns the step to continue from."""
+        path = self.run_dir / "checkpoints" / "last"
+        ckpt = load_checkpoint(path, with_optimizer=True)
+        if ckpt.meta.get("recipe") != self.recipe.to_dict():
+            raise CheckpointError(f"{checkpoint_paths(path)[1]}: saved with a different recipe; "
+                                  "resume needs the same recipe and overrides")
+        self.method.load_state_dict(ckpt.state_dict)
+        if ckpt.optimizer_state is not None:
+            self.optimizer.load_state_dict(ckpt.optimizer_state)
+        if ckpt.meta.get("torch_rng") is not None:
+            torch.set_rng_state(torch.tensor(ckpt.meta["torch_rng"], dtype=torch.uint8))
+        best = ckpt.meta.get("best", {})
+        self.best_metric, self.best_step = best.get("metric"), best.get("step")
+        return int(ckpt.meta["step"])
+
+    # ------------------------------------------------------------------ evaluation
+
+    def selection_metric(self) -> tuple[float, dict]:
+        """Higher is better. mAP when the selection videos carry segments, else -val loss."""
+        videos = self.select_videos
+        if any(v.segments for v in videos):
+            metrics = evaluate_method(self.method, videos, self.modalities, self.spec.classes,
+                                      self.recipe.postprocess, self.recipe.batch_size)
+            return float(metrics["average_mAP"]), metrics
+        loss = validation_loss(self.method, videos, self.modalities, self.spec.classes,
+                               self.recipe.batch_size, self.device)
+        return -loss, {"val_loss": loss}
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        schedule = self.recipe.schedule
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "recipe.yaml").write_text(dump_recipe(self.recipe), encoding="utf-8")
+        self.best_metric, self.best_step = None, None
+        start = self.resume() if resume else 0
+        mode = "a" if resume else "w"
+        history: list[dict] = []
+        writer = _tensorboard_writer(self.run_dir / "tensorboard") if self.tensorboard else None
+        train_log = open(self.run_dir / "train_log.csv", mode, newline="", encoding="utf-8")
+        eval_log = open(self.run_dir / "eval_log.csv", mode, newline="", encoding="utf-8")
+        train_csv = eval_csv = None
+        began = time.perf_counter()
+        bar = tqdm(total=schedule.steps, initial=start, disable=not self.progress, desc=self.recipe.name or "train",
+                   unit="step", dynamic_ncols=True)
+        try:
+            for step in range(start, schedule.steps):
+                self.method.train()
+                factor = set_lr(self.optimizer, step, schedule)
+                batch = self.make_batch(step)
+                outputs = self.method(batch)
+                loss, terms = self.method.compute_loss(outputs, batch, step)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"training diverged at step {step}: loss is {loss.item()} "
+                        f"(terms: {', '.join(f'{k}={v:.4g}' for k, v in terms.items())}); "
+                        f"last good checkpoint: {self.run_dir / 'checkpoints' / 'last.safetensors'} "
+                        "(lower optimizer.lr or set schedule.grad_clip)")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = None
+                if schedule.grad_clip:
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(self.method.parameters(), schedule.grad_clip))
+                    if not math.isfinite(grad_norm):
+                        raise TrainingDiverged(f"training diverged at step {step}: gradient norm is {grad_norm}")
+                self.optimizer.step()
+                self.method.on_step_end(step, self)
+                done = step + 1
+                bar.update(1)
+                if done % max(1, schedule.log_every) == 0 or done == schedule.steps:
+                    row = {"step": done, "loss": float(loss.detach()), "lr": self.optimizer.param_groups[0]["lr"],
+                           "lr_factor": factor, "grad_norm": grad_norm if grad_norm is not None else "",
+                           "elapsed_s": round(time.perf_counter() - began, 3),
+                           **{k: float(v) for k, v in terms.items()}}
+                    if train_csv is None:
+                        train_csv = _csv_writer(train_log, row, write_header=not resume or train_log.tell() == 0)
+                    train_csv.writerow({k: row.get(k, "") for k in train_csv.fieldnames})
+                    train_log.flush()
+                    if writer is not None:
+                        for key, value in row.items():
+                            if key != "step" and isinstance(value, float):
+                                writer.add_scalar(f"train/{key}", value, done)
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+                at_eval = schedule.eval_every and done % schedule.eval_every == 0
+                if self.recipe.select != "last" and (at_eval or done == schedule.steps):
+                    metric, metrics = self.selection_metric()
+                    row = {"step": done, "split": self.recipe.select, "selection_metric": metric, **metrics}
+                    row = {k: v for k, v in row.items() if isinstance(v, (int, float, str))}
+                    history.append(row)
+                    if eval_csv is None:
+                        eval_csv = _csv_writer(eval_log, row, write_header=not resume or eval_log.tell() == 0)
+                    eval_csv.writerow({k: row.get(k, "") for k in eval_csv.fieldnames})
+                    eval_log.flush()
+                    if writer is not None:
+                        for key, value in row.items():
+                            if key != "step" and isinstance(value, float):
+                                writer.add_scalar(f"{self.recipe.select}/{key}", value, done)
+                    if self.best_metric is None or metric > self.best_metric:
+                        self.best_metric, self.best_step = metric, done
+                        self.save("best", done, metrics, with_optimizer=False)
+                at_ckpt = (schedule.checkpoint_every and done % schedule.checkpoint_every == 0) or at_eval
+                if at_ckpt or done == schedule.steps:
+                    self.save("last", done)
+        finally:
+            bar.close()
+            train_log.close()
+            eval_log.close()
+            if writer is not None:
+                writer.close()
+        chosen = "last" if self.recipe.select == "last" or self.best_step is None else "best"
+        selected_step = schedule.steps if chosen == "last" else int(self.best_step)
+        model_path = self._publish(chosen)
+        return TrainResult(run_dir=self.run_dir, model_path=model_path, selected_step=selected_step,
+                           select=self.recipe.select, selection_metric=self.best_metric, steps=schedule.steps,
+                           seconds=time.perf_counter() - began, history=history)
+
+    def _publish(self, name: str) -> Path:
+        """Copy the selected checkpoint (weights + sidecar, no optimizer) to ``model.*``."""
+        src_w, src_j, _ = checkpoint_paths(self.run_dir / "checkpoints" / name)
+        dst_w, dst_j, _ = checkpoint_paths(self.run_dir / "model")
+        for src, dst in ((src_w, dst_w), (src_j, dst_j)):
+            tmp = dst.with_name(dst.name + ".tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)
+        return dst_w
+
+
+def _csv_writer(handle, row: dict, write_header: bool) -> csv.DictWriter:
+    writer = csv.DictWriter(handle, fieldnames=list(row), extrasaction="ignore")
+    if write_header:
+        writer.writeheader()
+    return writer
+
+
+def _tensorboard_writer(path: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency, but a stripped install still trains
+        return None
+    return SummaryWriter(log_dir=str(path))

@@ -1,0 +1,69 @@
+"""Video file -> :class:`~tsl300.data.types.Video` with a model's features, in one decoding pass.
+
+The single place where ``localize`` and the training-data builders turn a file into features,
+so a model never sees features computed differently from the ones it was trained on. The
+extractors are rebuilt from the specs saved with the model, and a spec that the installed
+extractor no longer produces is a :class:`~tsl300.errors.SpecMismatchError`.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .data.types import Video
+
+
+def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
+    """The installed extractor that produces ``spec`` (constructor options from its params)."""
+    from .extractors import ExtractorSpec, get_extractor
+    from .extractors.registry import _REGISTRY, _discover
+
+    _discover()
+    wanted = ExtractorSpec.from_dict(dict(spec))
+    cls = _REGISTRY.get(wanted.name)
+    options = {}
+    if cls is not None:
+        accepted = inspect.signature(cls.__init__).parameters
+        options = {k: v for k, v in wanted.params.items() if k in accepted}
+    extractor = get_extractor(wanted.name, **options)
+    wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
+    return extractor
+
+
+def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
+              progress: bool = False) -> Video:
+    """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
+
+    The file is decoded once, streamed (memory does not grow with the video's length). Audio
+    modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
+    ``progress`` shows a decoding progress bar.
+    """
+    from .extractors import extract_video
+
+    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor")
+                  for name, spec in specs.items()]
+    kwargs = {"progress": True} if progress and _supports_progress(extract_video) else {}
+    result = extract_video(path, extractors, **kwargs)
+    features = {name: result.features[name] for name in specs}
+    return Video(vid=Path(path).stem, fps=float(result.fps), features=features,
+                 subset="test", duration=float(result.duration),
+                 missing=tuple(m for m in result.missing if m in specs))
+
+
+def _supports_progress(func) -> bool:
+    return "progress" in inspect.signature(func).parameters
+
+
+def default_featurizer(names=("default",)):
+    """``(featurize(path) -> Video, specs)`` for the named extractors (default: the offline set)."""
+    from .extractors import build_extractors
+
+    specs = {e.spec().modality: e.spec().to_dict() for e in build_extractors(list(names))}
+
+    def run(path):
+        return featurize(path, specs)
+
+    return run, specs

@@ -1,0 +1,177 @@
+"""The flagship: cross-modal consensus fusion + TSL-Net's point-supervised head.
+
+Architecture (all sizes from the recipe's ``model:`` section)::
+
+    per modality: encoder (vector: 1x1 proj + k3 conv; log-mel: pooled patch + proj + k3 conv)
+        -> ConsensusFusion (CO2-Net CCM for N modalities; or plain concatenation)
+        -> filtered features (concat) + fused attention A (mean of the modality attentions)
+        -> k3 conv fusion F -> dropout
+        -> classifier: C+1 logits (background last)       -> p_c = sigmoid(cas_c) * A
+                                                              p_bg = sigmoid(cas_bg)
+        -> distribution head: C logits -> D = softmax(top-k mean over time)
+
+Losses (weights in ``loss:``; a weight of 0 switches a term off):
+
+- TSL-Net's label-distribution KL between D and the normalised per-class point counts;
+- TSL-Net's focal point loss on p with label-smoothed targets (1 - eps on the labelled class,
+  eps on the others, at the point's snippet; eps = 0 gives hard targets);
+- TSL-Net's pseudo-label search around the points (on detached p), background and
+  pseudo-action losses;
+- CO2-Net's top-k MIL on the raw CAS (background present) and on the attention-suppressed CAS
+  (background absent), its mutual learning between modality attentions, attention norm and
+  opposite (A vs background) terms;
+- cross-modal InfoNCE between each modality's encoded feature and a linear reverse mapping of F,
+  with the correct sign (TSL-Net's shipped code has it reversed).
+
+Inference: ``cas`` = p_c, ``actionness`` = A, ``video_scores`` = top-k mean of p_c over time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..losses import consensus as co2
+from ..losses import pseudo_labels as pseudo
+from ..losses.contrastive import reverse_mapping_infonce
+from ..losses.distribution import label_distribution_kl
+from ..losses.point import point_frame_loss, smoothed_point_targets
+from ..models.consensus import ConcatFusion, ConsensusFusion
+from ..models.encoders import build_encoder
+from ..models.masked import masked_topk_mean_ratio
+from .base import Method
+from .registry import ModelSpec, register_method
+
+
+@dataclass
+class FlagshipModel:
+    hidden: int = 256  # encoder width per modality
+    attention_hidden: int = 128
+    fusion_hidden: int = 256
+    fusion: str = "consensus"  # consensus | concat
+    encoder_dropout: float = 0.2
+    consensus_dropout: float = 0.5
+    head_dropout: float = 0.5
+    mel_time_groups: int = 8
+    topk_ratio: int = 8  # k = T // r for video-level pooling
+
+
+@dataclass
+class FlagshipLoss:
+    label_smoothing: float = 0.1  # targets 1-eps / eps at points (TSL-Net: 0.9 / 0.1)
+    focal_gamma: float = 2.0
+    ldl: float = 2.0
+    point: float = 0.5
+    pseudo: float = 0.5  # background + pseudo-action (TSL-Net's (1 - mu) share)
+    pseudo_start_step: int = 0
+    background_threshold: float = 0.95
+    mil: float = 0.5
+    mutual: float = 1.0
+    norm: float = 0.1
+    opposite: float = 0.5
+    contrastive: float = 0.1
+    contrastive_official_sign: bool = False
+
+
+@register_method("flagship")
+class FlagshipMethod(Method):
+    ModelConfig = FlagshipModel
+    LossConfig = FlagshipLoss
+    supervision = "point"
+
+    def __init__(self, model: FlagshipModel, loss: FlagshipLoss, spec: ModelSpec):
+        super().__init__()
+        if model.fusion not in ("consensus", "concat"):
+            raise ValueError(f"model.fusion must be 'consensus' or 'concat', got {model.fusion!r}")
+        self.cfg, self.loss_cfg, self.spec = model, loss, spec
+        self.modalities = list(spec.modality_shapes)
+        self.num_classes = spec.num_classes
+        self.encoders = nn.ModuleDict({
+            m: build_encoder(tuple(shape), model.hidden, model.encoder_dropout, model.mel_time_groups)
+            for m, shape in spec.modality_shapes.items()})
+        dims = {m: model.hidden for m in self.modalities}
+        fusion_cls = ConsensusFusion if model.fusion == "consensus" else ConcatFusion
+        self.fusion = fusion_cls(dims, model.attention_hidden, model.consensus_dropout)
+        self.neck = nn.Conv1d(self.fusion.out_dim, model.fusion_hidden, 3, padding=1)
+        self.drop = nn.Dropout(model.head_dropout)
+        self.classifier = nn.Conv1d(model.fusion_hidden, self.num_classes + 1, 1)
+        self.distribution = nn.Conv1d(model.fusion_hidden, self.num_classes, 1)
+        self.reverse = nn.ModuleDict({m: nn.Linear(model.fusion_hidden, model.hidden) for m in self.modalities})
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        mask = batch["mask"]
+        m = mask[:, None, :].float()
+        encoded = {name: self.encoders[name](batch["features"][name].float(), mask) for name in self.modalities}
+        fused = self.fusion(encoded, mask, batch["modality_mask"])
+        feat = torch.relu(self.neck(fused["fused"])) * m  # (B, H, T)
+        cas = self.classifier(self.drop(feat)).transpose(1, 2)  # (B, T, C+1)
+        dist = self.distribution(self.drop(feat)).transpose(1, 2)  # (B, T, C)
+        attention = fused["attention"] * mask
+        sig = torch.sigmoid(cas)
+        probs = torch.cat([sig[..., :-1] * attention[..., None], sig[..., -1:]], dim=-1)
+        return {"cas": cas, "probs": probs, "attention": attention, "dist_logits": dist,
+                "attentions": fused["attentions"], "encoded": encoded, "feat": feat}
+
+    # ------------------------------------------------------------------ loss
+
+    def compute_loss(self, outputs, batch, step):
+        cfg = self.loss_cfg
+        mask = batch["mask"]
+        probs, cas, attention = outputs["probs"], outputs["cas"], outputs["attention"]
+        labels = batch["video_labels"]
+        terms: dict[str, torch.Tensor] = {}
+
+        eps = cfg.label_smoothing
+        target = smoothed_point_targets(batch["points"], mask.shape[1], self.num_classes, 1.0 - eps, eps,
+                                        device=probs.device)  # (B, T, C+1)
+        if cfg.ldl:
+            d_pred = torch.softmax(masked_topk_mean_ratio(outputs["dist_logits"], mask, self.cfg.topk_ratio), dim=-1)
+            terms["ldl"] = label_distribution_kl(d_pred, batch["label_distribution"]).mean()
+        if cfg.point:
+            terms["point"] = point_frame_loss(probs, target, mask, cfg.focal_gamma).mean()
+        if cfg.pseudo and step >= cfg.pseudo_start_step:
+            act_seed, bkg_seed = pseudo.search_pseudo_labels(probs.detach(), target, mask, cfg.background_threshold)
+            terms["background"] = pseudo.background_loss(probs, bkg_seed * mask, cfg.focal_gamma).mean()
+            terms["pseudo_action"] = pseudo.pseudo_action_loss(probs, act_seed * mask[..., None],
+                                                               cfg.focal_gamma).mean()
+        if cfg.mil:
+            orig = co2.masked_topk_mil(cas, labels, mask, self.cfg.topk_ratio, background_present=True)
+            supp = co2.masked_topk_mil(co2.suppress_background(cas, attention), labels, mask,
+                                       self.cfg.topk_ratio, background_present=False)
+            terms["mil"] = (orig + supp).mean()
+        attentions = list(outputs["attentions"].values())
+        if cfg.mutual and len(attentions) > 1:
+            present = [batch["modality_mask"][m] for m in outputs["attentions"]]
+            terms["mutual"] = co2.mutual_learning(attentions, mask, present)
+        if cfg.norm:
+            terms["norm"] = sum(co2.attention_norm(a, mask) for a in [attention] + attentions) / (1 + len(attentions))
+        if cfg.opposite:
+            terms["opposite"] = co2.opposite(attention, probs[..., -1], mask)
+        if cfg.contrastive:
+            feat = outputs["feat"].transpose(1, 2)
+            nce = []
+            for name, x in outputs["encoded"].items():
+                valid = mask & batch["modality_mask"][name][:, None]
+                if valid.any():
+                    per_video = reverse_mapping_infonce(x.transpose(1, 2), self.reverse[name](feat), valid,
+                                                        official_sign=cfg.contrastive_official_sign, eps=1e-6)
+                    has = valid.any(dim=1)
+                    nce.append(per_video[has].mean())
+            if nce:
+                terms["contrastive"] = sum(nce)
+        weights = {"ldl": cfg.ldl, "point": cfg.point, "background": cfg.pseudo, "pseudo_action": cfg.pseudo,
+                   "mil": cfg.mil, "mutual": cfg.mutual, "norm": cfg.norm, "opposite": cfg.opposite,
+                   "contrastive": cfg.contrastive}
+        total = sum(weights[k] * v for k, v in terms.items())
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    # ------------------------------------------------------------------ inference
+
+    def scores(self, outputs, batch):
+        mask = batch["mask"]
+        cas = outputs["probs"][..., :-1] * mask[..., None]
+        return {"cas": cas, "video_scores": masked_topk_mean_ratio(cas, mask, self.cfg.topk_ratio),
+                "actionness": outputs["attention"]}

@@ -1,0 +1,131 @@
+"""Method registry: recipe ``method: NAME`` -> Method class.
+
+A method module in ``tsl300/methods/`` registers itself with ``@register_method("name")``.
+Modules are discovered on first lookup (as the CLI discovers commands), so adding a method is
+one new module and one recipe, never an edit here.
+
+Construction contract (what ``build_method`` calls)::
+
+    cls(model: cls.ModelConfig, loss: cls.LossConfig, spec: ModelSpec)
+
+``ModelConfig`` and ``LossConfig`` are dataclasses declared on the class; the recipe's
+``model:`` and ``loss:`` sections are validated against them (unknown key -> RecipeError).
+``ModelSpec`` carries what the data decides: per-snippet input shape of each modality and the
+class names.
+
+A method without ``ModelConfig`` may instead take one dict of options (the recipe's ``model``
+and ``loss`` sections merged) and validate it itself:
+``cls(config: dict, modality_shapes: dict, num_classes: int)``. A ``Method`` subclass that sets a
+``name`` class attribute in a module of this package is registered under that name even
+without the decorator.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+
+from ..errors import RecipeError
+
+_REGISTRY: dict[str, type] = {}
+_DISCOVERED = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Shapes decided by the data: ``modality_shapes`` maps modality -> per-snippet shape
+    (e.g. ``{"rgb": (1024,), "logmfcc": (32, 60)}``); ``classes`` the class names in index order."""
+
+    modality_shapes: dict[str, tuple[int, ...]]
+    classes: tuple[str, ...] = ("n", "p")
+    extractor_specs: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_json(self) -> dict:
+        return {"modality_shapes": {k: list(v) for k, v in self.modality_shapes.items()},
+                "classes": list(self.classes), "extractor_specs": dict(self.extractor_specs)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelSpec":
+        return cls(modality_shapes={k: tuple(int(x) for x in v)
+                                    for k, v in data["modality_shapes"].items()},
+                   classes=tuple(data["classes"]),
+                   extractor_specs=dict(data.get("extractor_specs", {})))
+
+
+@dataclass
+class NoConfig:
+    """Default ``ModelConfig``/``LossConfig`` for methods without options."""
+
+
+def register_method(name: str):
+    """Class decorator: make ``cls`` available to recipes as ``method: name``."""
+
+    def decorate(cls):
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"method name {name!r} is already registered by {existing!r}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    from .. import methods
+    from .base import Method
+
+    for info in sorted(pkgutil.iter_modules(methods.__path__), key=lambda i: i.name):
+        if info.name.startswith("_") or info.name in ("base", "registry"):
+            continue
+        module = importlib.import_module(f"{methods.__name__}.{info.name}")
+        for value in vars(module).values():  # classes that only set ``name``
+            if (isinstance(value, type) and issubclass(value, Method) and value.__module__ == module.__name__
+                    and "name" in vars(value) and value.name not in _REGISTRY):
+                _REGISTRY[value.name] = value
+    _DISCOVERED = True
+
+
+def available_methods() -> list[str]:
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> type:
+    """The registered class for ``name``; RecipeError with a close match otherwise."""
+    if name not in _REGISTRY:
+        _discover()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RecipeError(f"unknown method {name!r}{hint}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def uses_dataclass_config(cls) -> bool:
+    """True for the ``cls(ModelConfig, LossConfig, spec)`` contract, False for a dict config."""
+    return hasattr(cls, "ModelConfig") or hasattr(cls, "LossConfig")
+
+
+def config_classes(cls) -> tuple[type, type]:
+    """``(ModelConfig, LossConfig)`` of a method class (``NoConfig`` when not declared)."""
+    return getattr(cls, "ModelConfig", NoConfig), getattr(cls, "LossConfig", NoConfig)
+
+
+def build_method(recipe, spec: ModelSpec):
+    """Instantiate ``recipe.method`` for data described by ``spec`` (either contract)."""
+    cls = get_method(recipe.method)
+    if uses_dataclass_config(cls):
+        return cls(recipe.model_config(), recipe.loss_config(), spec)
+    overlap = set(recipe.model) & set(recipe.loss)
+    if overlap:
+        raise RecipeError(f"{recipe.source}: key {sorted(overlap)[0]!r} is in both 'model' and 'loss'")
+    return cls({**recipe.model, **recipe.loss}, dict(spec.modality_shapes), spec.num_classes)

@@ -1,0 +1,158 @@
+"""Faithful TSL-Net as a :class:`~tsl300.methods.base.Method`.
+
+Network: :class:`tsl300.models.tsl_net.TSLNet`. Loss (official ``train.Total_loss``):
+
+    L = l0 * L_vid + l1 * [(1 - l2) * L_frame + l2 * (L_bkg + L_pact)] + l3 * L_fuse
+
+with l = (2, 1, 0.5, 1): ``L_vid`` the label-distribution KL, ``L_frame`` the focal point loss
+on label-smoothed targets, ``L_bkg``/``L_pact`` the losses on the pseudo-label search and
+``L_fuse`` the reverse-mapping InfoNCE. Every term is computed per video and averaged over the
+batch, which is what the official gradient accumulation over B=1 forwards computes.
+Inference scores: fused class probabilities, the top-k video score, 1 - background.
+The official 10x learning rate of the audio CNN is the recipe's
+``optimizer.lr_multipliers: {net.a_extractor: 10.0}`` (:data:`AUDIO_CNN_PREFIX`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from tsl300.errors import RecipeError
+from tsl300.losses.contrastive import reverse_mapping_infonce
+from tsl300.losses.distribution import label_distribution_kl
+from tsl300.losses.point import point_frame_loss, smoothed_point_targets
+from tsl300.losses.pseudo_labels import (background_loss, pseudo_action_loss,
+                                         search_pseudo_labels, seed_counts)
+from tsl300.methods.base import Method
+from tsl300.models.tsl_net import TSLNet, TSLNetConfig
+
+
+AUDIO_CNN_PREFIX = "net.a_extractor"
+"""Parameter-name prefix of the audio CNN (for ``optimizer.lr_multipliers``)."""
+
+
+@dataclass
+class TSLNetParams:
+    """Every constant of the method; a recipe's ``method`` section overrides any of them."""
+
+    visual: str = "rgb"                  # modality names in the batch
+    audio: str = "logmfcc"
+    r_act: int = 8                       # top-k ratio, k = T // r_act
+    min_k: int = 1                       # official 0 (NaN for T < 8)
+    dropout: float = 0.7
+    audio_dim: int = 512                 # widths (official values; smaller for quick tests)
+    visual_aligned_dim: int = 512
+    fused_dim: int = 2048
+    reverse_layers: int = 4
+    audio_chunk: int = 600
+    max_positions: int = 4000
+    use_positional_encoding: bool = True
+    lambdas: tuple[float, float, float, float] = (2.0, 1.0, 0.5, 1.0)
+    point_on: float = 0.9                # label smoothing at point snippets
+    point_off: float = 0.1
+    focal_gamma: float = 2.0
+    bkg_thresh: float = 0.95             # pseudo-label search
+    pseudo_action_scale: float = 0.5     # the official extra 0.5 on L_pact
+    official_contrastive_sign: bool = False  # True: add +nce as the official code (a bug)
+    contrastive_eps: float = 1e-8        # norm epsilon (official 0: NaN on an all-zero row)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any] | None) -> "TSLNetParams":
+        config = dict(config or {})
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            raise RecipeError(f"tsl_net: unknown method key(s) {unknown}; known: {sorted(names)}")
+        if "lambdas" in config:
+            lam = tuple(float(v) for v in config["lambdas"])
+            if len(lam) != 4:
+                raise RecipeError(f"tsl_net: 'lambdas' needs 4 numbers, got {config['lambdas']!r}")
+            config["lambdas"] = lam
+        return cls(**config)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["lambdas"] = list(self.lambdas)
+        return out
+
+
+def tsl_net_loss_terms(probs: torch.Tensor, point_targets: torch.Tensor, pred_distribution: torch.Tensor,
+                       target_distribution: torch.Tensor, contrastive: torch.Tensor,
+                       mask: torch.Tensor | None, params: TSLNetParams) -> dict[str, torch.Tensor]:
+    """All TSL-Net loss terms per video (B,) plus the pseudo labels, from the model outputs.
+
+    ``point_targets`` has the background column (zeros); ``contrastive`` is the per-video
+    L_fuse as it enters the sum (sign already chosen).
+    """
+    l0, l1, l2, l3 = params.lambdas
+    vid = label_distribution_kl(pred_distribution, target_distribution)
+    frame = point_frame_loss(probs, point_targets, mask, params.focal_gamma)
+    act_seed, bkg_seed = search_pseudo_labels(probs, point_targets, mask, params.bkg_thresh)
+    pact = pseudo_action_loss(probs, act_seed, params.focal_gamma, params.pseudo_action_scale)
+    bkg = background_loss(probs, bkg_seed, params.focal_gamma)
+    total = l0 * vid + l1 * ((1 - l2) * frame + l2 * (bkg + pact)) + l3 * contrastive
+    pos, neg = seed_counts(act_seed, bkg_seed)
+    return {"loss_total": total, "loss_vid_ldl": vid, "loss_frame": frame, "loss_frame_bkg": bkg,
+            "loss_frame_pact": pact, "loss_recover_cpc": contrastive, "pos_num": pos, "neg_num": neg,
+            "act_seed": act_seed, "bkg_seed": bkg_seed}
+
+
+class TSLNetMethod(Method):
+    """TSL-Net on the shared batch layout (see :mod:`tsl300.methods.base`)."""
+
+    name = "tsl_net"
+    supervision = "point"
+
+    def __init__(self, config: dict[str, Any] | None, modality_shapes: dict[str, tuple],
+                 num_classes: int):
+        super().__init__()
+        self.params = p = TSLNetParams.from_dict(config)
+        for mod in (p.visual, p.audio):
+            if mod not in modality_shapes:
+                raise RecipeError(f"tsl_net needs modality {mod!r}; the data has {sorted(modality_shapes)}")
+        visual_shape, audio_shape = tuple(modality_shapes[p.visual]), tuple(modality_shapes[p.audio])
+        if len(visual_shape) != 1 or len(audio_shape) != 2:
+            raise RecipeError(f"tsl_net expects {p.visual} features (D,) and {p.audio} patches "
+                              f"(frames, bins); got {visual_shape} and {audio_shape}")
+        self.num_classes = num_classes
+        self.net = TSLNet(TSLNetConfig(
+            visual_dim=visual_shape[0], mel_frames=audio_shape[0], mel_bins=audio_shape[1],
+            audio_dim=p.audio_dim, visual_aligned_dim=p.visual_aligned_dim, fused_dim=p.fused_dim,
+            num_classes=num_classes, r_act=p.r_act, min_k=p.min_k, dropout=p.dropout,
+            reverse_layers=p.reverse_layers, audio_chunk=p.audio_chunk,
+            max_positions=p.max_positions, use_positional_encoding=p.use_positional_encoding))
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        feats = batch["features"]
+        return self.net(feats[self.params.visual], feats[self.params.audio], batch["mask"],
+                        with_reverse=self.training)
+
+    def point_targets(self, batch: dict[str, Any], T: int, device) -> torch.Tensor:
+        return smoothed_point_targets(batch["points"], T, self.num_classes, self.params.point_on,
+                                      self.params.point_off, background=True, device=device)
+
+    def contrastive(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-video L_fuse = term(audio) + term(visual); zeros without the reverse nets."""
+        mask = outputs["mask"]
+        if "x_pred_a" not in outputs:
+            return torch.zeros(mask.shape[0], device=mask.device)
+        kw = dict(official_sign=self.params.official_contrastive_sign, eps=self.params.contrastive_eps)
+        return (reverse_mapping_infonce(outputs["a_fea"], outputs["x_pred_a"], mask, **kw)
+                + reverse_mapping_infonce(outputs["v_fea"], outputs["x_pred_v"], mask, **kw))
+
+    def compute_loss(self, outputs, batch, step):
+        probs = outputs["cas_sigmoid_fuse"]
+        targets = self.point_targets(batch, probs.shape[1], probs.device)
+        dist = batch["label_distribution"].to(probs)
+        terms = tsl_net_loss_terms(probs, targets, outputs["vid_ldl"], dist, self.contrastive(outputs),
+                                   outputs["mask"], self.params)
+        total = terms["loss_total"].mean()
+        log = {k: float(v.detach().float().mean()) for k, v in terms.items() if k not in ("act_seed", "bkg_seed")}
+        return total, log
+
+    def scores(self, outputs, batch):
+        probs = outputs["cas_sigmoid_fuse"]
+        return {"cas": probs[..., :-1], "video_scores": outputs["vid_score"],
+                "actionness": 1 - probs[..., -1]}

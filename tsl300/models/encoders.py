@@ -1,0 +1,91 @@
+"""Per-modality encoders: per-snippet features (B, T, ...) -> channels-first (B, H, T).
+
+- :class:`VectorEncoder` for vector features (I3D ``rgb`` (T, 1024), any (T, D)): input
+  normalisation, a 1x1 projection and a k=3 temporal conv.
+- :class:`LightMelEncoder` for the TSL-300 log-mel patch (T, 32, 60): the 32 mel frames of a
+  snippet are average-pooled into ``time_groups`` groups (keeping the coarse temporal shape
+  inside the snippet), normalised, projected, then the same k=3 temporal conv. It costs a few
+  hundred thousand multiply-adds per snippet, against ~60 M for TSL-Net's 2D CNN (which looks
+  at the previous and next snippets itself; here the temporal conv does that).
+
+Input normalisation is a BatchNorm over the real (unpadded) snippets only, so padding does not
+shift its statistics and, in eval mode, a padded batch gives the same outputs as one video.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MaskedBatchNorm(nn.Module):
+    """BatchNorm1d over the feature axis of (B, T, D), using only snippets where ``mask``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            out = torch.zeros_like(x)
+            out[mask] = self.norm(x[mask])
+            return out
+        return self.norm(x.reshape(-1, x.shape[-1])).reshape(x.shape) * mask[..., None].to(x.dtype)
+
+
+class TemporalBlock(nn.Module):
+    """(B, T, D) -> 1x1 projection -> GELU -> dropout -> k conv -> GELU, masked: (B, H, T)."""
+
+    def __init__(self, in_dim: int, hidden: int, kernel: int = 3, dropout: float = 0.2):
+        super().__init__()
+        self.project = nn.Linear(in_dim, hidden)
+        self.temporal = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask[:, None, :].to(x.dtype)
+        h = self.drop(self.act(self.project(x))).transpose(1, 2) * m
+        return self.act(self.temporal(h)) * m
+
+
+class VectorEncoder(nn.Module):
+    """Temporal 1D-conv encoder for (B, T, D) vector features."""
+
+    def __init__(self, in_dim: int, hidden: int = 256, kernel: int = 3, dropout: float = 0.2):
+        super().__init__()
+        self.norm = MaskedBatchNorm(in_dim)
+        self.block = TemporalBlock(in_dim, hidden, kernel, dropout)
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.block(self.norm(x, mask), mask)
+
+
+class LightMelEncoder(nn.Module):
+    """Light encoder for (B, T, F, M) log-mel patches (TSL-300: F=32 frames, M=60 bands)."""
+
+    def __init__(self, frames: int, bands: int, hidden: int = 256, time_groups: int = 8,
+                 kernel: int = 3, dropout: float = 0.2):
+        super().__init__()
+        if frames % time_groups:
+            raise ValueError(f"time_groups={time_groups} must divide the {frames} mel frames per snippet")
+        self.time_groups = time_groups
+        in_dim = time_groups * bands
+        self.norm = MaskedBatchNorm(in_dim)
+        self.block = TemporalBlock(in_dim, hidden, kernel, dropout)
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, f, m = x.shape
+        pooled = x.reshape(b, t, self.time_groups, f // self.time_groups, m).mean(dim=3)
+        return self.block(self.norm(pooled.reshape(b, t, -1), mask), mask)
+
+
+def build_encoder(shape: tuple[int, ...], hidden: int, dropout: float = 0.2, time_groups: int = 8) -> nn.Module:
+    """Encoder for a modality from its per-snippet shape: (D,) -> vector, (F, M) -> log-mel."""
+    if len(shape) == 1:
+        return VectorEncoder(shape[0], hidden, dropout=dropout)
+    if len(shape) == 2:
+        groups = time_groups if shape[0] % time_groups == 0 else 1
+        return LightMelEncoder(shape[0], shape[1], hidden, time_groups=groups, dropout=dropout)
+    raise ValueError(f"no encoder for per-snippet shape {shape}: expected (D,) or (frames, bands)")
