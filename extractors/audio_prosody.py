@@ -3,8 +3,8 @@
 Audio is mono 16 kHz on the video clock, cut into 64 ms frames every 20 ms (frame ``k`` is
 centred on sample ``320 k``, so numbers never depend on how the decoder chunks the stream).
 Per frame: log energy, zero-crossing rate, spectral centroid/bandwidth/roll-off/flatness and
-flux (librosa), 13 MFCCs (librosa), and pitch with a voicing strength from the normalised
-autocorrelation peak between 60 and 500 Hz. Each snippet gets the mean and std of those, the
+flux (librosa), 13 MFCCs (librosa), pitch by YIN (librosa) with a voicing strength from the
+normalised autocorrelation peak between 60 and 500 Hz. Each snippet gets the mean and std of those, the
 voiced fraction, the mean and std of pitch over voiced frames and the peak energy.
 
 Units are scaled to roughly unit range: energies in dBFS/10, frequencies in kHz, pitch in
@@ -41,8 +41,11 @@ _MEL = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=FRAME, n_mels=N_MELS)
 _FREQS = np.fft.rfftfreq(FRAME, 1.0 / SAMPLE_RATE)
 
 
-def frame_features(frames: np.ndarray, previous_logmel: np.ndarray | None):
-    """Per-frame values of (n, 1024) float32 frames -> ((n, 21), pitch_octaves, voiced, last log-mel)."""
+def frame_features(frames: np.ndarray, previous_logmel: np.ndarray | None, signal: np.ndarray):
+    """Per-frame values of (n, 1024) float32 frames -> ((n, 21), pitch_octaves, voiced, last log-mel).
+
+    ``signal`` is the stretch the frames were cut from (frame k starts at sample k*HOP), for YIN.
+    """
     energy = np.mean(frames * frames, axis=1)
     log_energy = 10 * np.log10(np.maximum(energy, 10 ** (ENERGY_FLOOR_DB / 10)))
     zcr = np.mean(np.abs(np.diff(np.signbit(frames), axis=1)), axis=1)
@@ -60,7 +63,9 @@ def frame_features(frames: np.ndarray, previous_logmel: np.ndarray | None):
                              logmel[:, :-1]], axis=1)
     flux = np.maximum(logmel - before, 0.0).mean(axis=0)
 
-    pitch, periodicity = _autocorrelation_pitch(frames)
+    periodicity = _periodicity(frames)
+    pitch = librosa.yin(signal, fmin=FMIN, fmax=FMAX, sr=SAMPLE_RATE, frame_length=FRAME,
+                        hop_length=HOP, center=False)[: len(frames)]
     voiced = (periodicity > VOICING_THRESHOLD) & (log_energy > -50.0)
     values = np.column_stack([
         log_energy / 10, zcr, centroid / 1000, bandwidth / 1000, rolloff / 1000, flatness,
@@ -69,26 +74,16 @@ def frame_features(frames: np.ndarray, previous_logmel: np.ndarray | None):
     return values, np.log2(pitch / 100.0), voiced, logmel[:, -1]
 
 
-def _autocorrelation_pitch(frames: np.ndarray):
-    """Pitch (Hz) and voicing strength in [0, 1] from the normalised autocorrelation peak."""
+def _periodicity(frames: np.ndarray) -> np.ndarray:
+    """Voicing strength in [0, 1]: the highest normalised autocorrelation at a 60-500 Hz lag."""
     centred = frames - frames.mean(axis=1, keepdims=True)
     spec = np.fft.rfft(centred, n=2 * FRAME, axis=1)
     acf = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :FRAME]
-    lags = np.arange(FRAME)
-    acf = acf / (FRAME - lags)                                  # unbiased: undo the overlap taper
+    acf = acf / (FRAME - np.arange(FRAME))                     # unbiased: undo the overlap taper
     lo, hi = int(SAMPLE_RATE / FMAX), int(np.ceil(SAMPLE_RATE / FMIN))
-    region = acf[:, lo:hi + 1]
-    best = np.argmax(region, axis=1)
-    peak = region[np.arange(len(frames)), best]
-    strength = np.clip(peak / np.maximum(acf[:, 0], 1e-12), 0.0, 1.0)
-    strength[acf[:, 0] <= 1e-12] = 0.0
-    # parabolic interpolation around the peak for sub-sample lag
-    left = region[np.arange(len(frames)), np.maximum(best - 1, 0)]
-    right = region[np.arange(len(frames)), np.minimum(best + 1, region.shape[1] - 1)]
-    denom = left - 2 * peak + right
-    shift = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
-    lag = lo + best + np.clip(shift, -0.5, 0.5)
-    return SAMPLE_RATE / lag, strength
+    energy = acf[:, 0]
+    strength = acf[:, lo:hi + 1].max(axis=1) / np.maximum(energy, 1e-12)
+    return np.where(energy > 1e-12, np.clip(strength, 0.0, 1.0), 0.0)
 
 
 @register_extractor("audio_prosody")
@@ -141,9 +136,9 @@ class _ProsodySink(Sink):
             available = max(remaining, 0)
         if available <= 0:
             return
-        frames = librosa.util.frame(self.buffer[: (available - 1) * HOP + FRAME], frame_length=FRAME,
-                                    hop_length=HOP, axis=0)
-        values, pitch, voiced, self.previous_logmel = frame_features(frames, self.previous_logmel)
+        signal = self.buffer[: (available - 1) * HOP + FRAME]
+        frames = librosa.util.frame(signal, frame_length=FRAME, hop_length=HOP, axis=0)
+        values, pitch, voiced, self.previous_logmel = frame_features(frames, self.previous_logmel, signal)
         v = voiced.astype(np.float64)
         pv = np.where(voiced, pitch, 0.0)
         rows = np.column_stack([values, v, pv, pv * pv])

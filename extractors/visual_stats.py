@@ -45,15 +45,14 @@ def _histograms(luma: np.ndarray) -> np.ndarray:
 
 def frame_statistics(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
     """(n, 31) statistics of uint8 (n, H, W, 3) frames; motion uses ``previous`` for frame 0."""
-    rgb = frames.astype(np.float32) / 255.0
-    n = rgb.shape[0]
-    flat = rgb.reshape(n, -1, 3)
-    r, g, b = flat[..., 0], flat[..., 1], flat[..., 2]
-    luma = _luma(rgb)
-    vmax, vmin = flat.max(-1), flat.min(-1)
-    sat = np.where(vmax > 1e-6, (vmax - vmin) / np.maximum(vmax, 1e-6), 0.0)
+    n, h, w = frames.shape[:3]
+    planes = np.ascontiguousarray(np.moveaxis(frames, -1, 0), dtype=np.float32) * (1.0 / 255.0)
+    r, g, b = (p.reshape(n, -1) for p in planes)               # contiguous (n, H*W) planes
+    luma = (0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2])
+    vmax, vmin = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    sat = (vmax - vmin) / np.maximum(vmax, 1e-6)
     rg, yb = r - g, 0.5 * (r + g) - b
-    colourful = np.sqrt(rg.std(1) ** 2 + yb.std(1) ** 2) + 0.3 * np.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
+    colourful = np.sqrt(rg.var(1) + yb.var(1)) + 0.3 * np.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
     chroma_a, chroma_b = (r - 0.5 * (g + b)).mean(1), (np.sqrt(3) / 2 * (g - b)).mean(1)
     lflat = luma.reshape(n, -1)
     hist = _histograms(luma)
@@ -64,16 +63,15 @@ def frame_statistics(frames: np.ndarray, previous: np.ndarray | None) -> np.ndar
            - luma[:, 1:-1, :-2] - luma[:, 1:-1, 2:]).reshape(n, -1)
 
     before = np.concatenate([_luma(previous.astype(np.float32)[None] / 255.0) if previous is not None
-                             else luma[:1], luma[:-1]])
+                             else luma[:1], luma[:-1]]).astype(np.float32)
     diff = np.abs(luma - before).reshape(n, -1)
-    hist_before = _histograms(before)
+    hist_before = np.concatenate([_histograms(before[:1]), hist[:-1]])
 
     # YCbCr skin rule (Chai & Ngan): 77 <= Cb <= 127, 133 <= Cr <= 173 on 0..255 values.
     cb = 128 + (-0.168736 * r - 0.331264 * g + 0.5 * b) * 255
     cr = 128 + (0.5 * r - 0.418688 * g - 0.081312 * b) * 255
     skin = ((cb >= 77) & (cb <= 127) & (cr >= 133) & (cr <= 173)).mean(1)
 
-    h, w = luma.shape[1:]
     centre = luma[:, h // 4: h - h // 4, w // 4: w - w // 4].reshape(n, -1).mean(1)
     border = (lflat.sum(1) - centre * (h - 2 * (h // 4)) * (w - 2 * (w // 4))) / max(1, h * w - (h - 2 * (h // 4)) * (w - 2 * (w // 4)))
 

@@ -174,3 +174,20 @@ def test_mmap_cache_and_in_memory_loading_agree(real_root):
     assert cached.get(cached.vids[2]).vid == cached.vids[2]
     assert type(mapped[0].features["rgb"]) is np.ndarray
     assert mapped[0].features["rgb"].flags.writeable  # copy-on-write map: torch.from_numpy is happy
+
+
+def test_data_card_holds_the_current_statistics_and_checksums():
+    """data_cards/tsl300.md must show what `python -m tsl300.data.stats` prints."""
+    from pathlib import Path
+
+    from tsl300.data.stats import checksums_markdown, compute, to_markdown
+
+    card = (Path(__file__).resolve().parents[1] / "data_cards" / "tsl300.md").read_text()
+    root = tsl300_annotations()
+    assert to_markdown(compute(root)) in card
+    assert checksums_markdown(root) in card
+    stats = compute(root)
+    assert stats["splits"]["train"]["segments"] == 1058 and stats["splits"]["test"]["segments"] == 584
+    assert [stats["points"][f"point_anno_{k}.txt"]["rows"] for k in range(3)] == [1438, 1254, 840]
+    assert abs(stats["splits"]["train"]["duration_min_total"] - 871.2) < 0.05
+    assert 0.5 < stats["points"]["point_labels.csv"]["inside"] < 0.6

@@ -110,7 +110,11 @@ def test_unknown_label_is_an_error_or_ignored():
     bad["results"]["a"].append(det(0, 3, "positive", 0.99))
     with pytest.raises(DataError, match="'positive'.*video 'a'"):
         evaluate_detection(gt, bad)
-    assert evaluate_detection(gt, bad, unknown_labels="ignore") == evaluate_detection(gt, pred)
+    ignored = evaluate_detection(gt, bad, unknown_labels="ignore")
+    assert ignored.pop("num_ignored_predictions") == 1
+    plain = evaluate_detection(gt, pred)
+    assert plain.pop("num_ignored_predictions") == 0
+    assert ignored == plain
 
 
 def test_subset_none_keeps_every_video():
@@ -208,6 +212,19 @@ def test_segments_api_matches_the_json_api():
     seg_pred["b"][0].score = float("nan")
     with pytest.raises(DataError, match="video 'b', segment 0: score is nan"):
         evaluate_segments(seg_gt, seg_pred)
+
+
+def test_segments_api_drops_classes_absent_from_the_split():
+    """A model class with no segment in a small split must not stop training-time evaluation;
+    the dropped predictions are counted, and cannot change the other classes' figures."""
+    seg_gt = {"a": [Segment(0, 10, "p")]}
+    only_p = {"a": [Segment(0, 10, "p", 0.9)]}
+    with_n = {"a": [Segment(0, 10, "p", 0.9), Segment(20, 30, "n", 0.95)]}
+    base, extra = evaluate_segments(seg_gt, only_p), evaluate_segments(seg_gt, with_n)
+    assert extra["num_ignored_predictions"] == 1 and base["num_ignored_predictions"] == 0
+    assert extra["mAP"] == base["mAP"] == [1.0] * 5
+    with pytest.raises(DataError, match="label 'n'"):
+        evaluate_segments(seg_gt, with_n, unknown_labels="error")
 
 
 def test_format_table_shows_percent_per_threshold():

@@ -80,8 +80,13 @@ def test_cli_bad_file_is_a_clean_error(tmp_path, capsys):
     assert code != 0 and "nope.json: ground truth file not found" in err
 
 
-def test_cli_json_into_missing_folder_is_a_clean_error(tmp_path, capsys):
+def test_cli_json_creates_its_folder_and_reports_unwritable_paths(tmp_path, capsys):
     folder = shared_path("golden", "eval", "random_small")
-    code = main(["eval", "--gt", str(folder / "gt.json"), "--pred", str(folder / "pred.json"),
-                 "--json", str(tmp_path / "no" / "such" / "out.json")])
-    assert code != 0 and "does not exist" in capsys.readouterr().err
+    args = ["eval", "--gt", str(folder / "gt.json"), "--pred", str(folder / "pred.json"), "--json"]
+    out = tmp_path / "new" / "out.json"
+    assert main(args + [str(out)]) == 0 and json.loads(out.read_text())["mAP"]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code = main(args + [str(blocker / "out.json")])  # a file where a folder should be
+    err = capsys.readouterr().err
+    assert code != 0 and "cannot write the result" in err and "Traceback" not in err

@@ -198,6 +198,17 @@ def test_golden_co2net_inference_post_processing():
             Counter(map(tuple, expected[:, :3].tolist()))
 
 
+def test_golden_co2net_recipe_inference_constants():
+    from conftest import REPO_ROOT
+    from tsl300.recipes import load_recipe
+    const = _load("inference.json")["constants"]
+    cfg = load_recipe(REPO_ROOT / "recipes" / "co2net" / "co2net.yaml").model_config().inference
+    assert cfg.topk_rat == const["video_score_topk_rat"] and cfg.class_thresh == const["class_thresh"]
+    np.testing.assert_allclose(cfg.act_thresh, const["act_thresh"], atol=1e-15)
+    assert (cfg.oic_lambda, cfg.oic_gamma, cfg.soft_nms_sigma) == \
+        (const["oic_lambda"], const["oic_gamma"], const["soft_nms"]["sigma"])
+
+
 def test_golden_co2net_ambiguous_conversion_uses_half_to_even():
     from tsl300.methods.co2net import ambiguous_to_snippets
     data = _load("inference.json")

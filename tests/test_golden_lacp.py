@@ -8,10 +8,12 @@ import pytest
 import torch
 from conftest import shared_path
 
-from tsl300.methods.lacp import (LACPInferenceConfig, decode_sequence, lacp_head,
-                                 lacp_infer_video, lacp_video_loss, optimal_sequence_search,
-                                 point_snippet_thumos, search_grammar, search_with_seeds,
-                                 select_seed)
+from conftest import REPO_ROOT
+from tsl300.methods.lacp import (decode_sequence, lacp_head, lacp_video_loss,
+                                 optimal_sequence_search, point_snippet_thumos, search_grammar,
+                                 search_with_seeds, select_seed)
+from tsl300.postprocess import PostprocessParams, video_proposals
+from tsl300.recipes import load_recipe
 
 
 def _load(name: str) -> dict:
@@ -128,23 +130,28 @@ def test_golden_lacp_total_loss(loss_data):
             assert float(got[name]) == pytest.approx(value, abs=1e-5), (case["id"], name)
 
 
-def test_golden_lacp_inference():
+def test_golden_lacp_inference_is_the_shared_postprocess_with_the_recipe_constants():
+    """LACP's ``test()`` = tsl300.postprocess with recipes/lacp/lacp.yaml's ``postprocess``."""
     data = _load("inference.json")
     const = data["constants"]
-    config = LACPInferenceConfig(class_thresh=const["class_thresh"], scale=const["scale"],
-                                 act_thresh_cas=np.array(const["act_thresh_cas"]),
-                                 act_thresh_agnostic=np.array(const["act_thresh_agnostic"]),
-                                 oic_lambda=const["oic_lambda"], oic_gamma=const["oic_gamma"],
-                                 nms_iou=const["nms_iou"], feature_fps=const["feature_fps"])
-    assert np.allclose(config.act_thresh_cas, LACPInferenceConfig().act_thresh_cas)
-    assert np.allclose(config.act_thresh_agnostic, LACPInferenceConfig().act_thresh_agnostic)
-    names = const["class_names"]
+    recipe = load_recipe(REPO_ROOT / "recipes" / "lacp" / "lacp.yaml")
+    params = PostprocessParams.from_dict({**recipe.postprocess, "class_names": tuple(const["class_names"])})
+    assert params.class_thresh == const["class_thresh"] and params.scale == const["scale"]
+    np.testing.assert_allclose(params.cas_thresholds, const["act_thresh_cas"], atol=1e-12)
+    np.testing.assert_allclose(params.actionness_thresholds, const["act_thresh_agnostic"], atol=1e-12)
+    assert (params.oic_lambda, params.oic_gamma, params.nms_iou) == \
+        (const["oic_lambda"], const["oic_gamma"], const["nms_iou"])
+    assert params.nms == "hard" and params.nms_plus_one and params.oic_on_thresholded_cas
     for video in data["videos"]:
-        got = lacp_infer_video(_f32(video["cas_sigmoid_fuse"]), _f32(video["vid_score"]),
-                               int(video["vid_num_seg"]), config)
+        cas = _f32(video["cas_sigmoid_fuse"])
+        T = cas.shape[0]
+        # the official time factor: 25-fps features, sampled length T of vid_num_seg snippets
+        grid_fps = const["feature_fps"] * T / int(video["vid_num_seg"])
+        got = video_proposals(cas[:, :-1], _f32(video["vid_score"]), grid_fps, params,
+                              np.float32(1) - cas[:, -1])
         exp = video["predictions"]
         assert len(got) == len(exp), video["video_id"]
-        for (c, score, start, end), e in zip(got, exp):
-            assert names[int(c)] == e["label"], video["video_id"]
-            assert score == pytest.approx(e["score"], abs=1e-6)
-            assert [start, end] == pytest.approx(e["segment"], abs=1e-9)
+        for seg, e in zip(got, exp):
+            assert seg.label == e["label"], video["video_id"]
+            assert seg.score == pytest.approx(e["score"], abs=1e-6)
+            assert [seg.start, seg.end] == pytest.approx(e["segment"], abs=1e-9)

@@ -107,3 +107,38 @@ def test_explicit_pieces_reproduce_a_stream(crema_1001, tmp_path):
     assert (seg.start, seg.label) == (1.0, "p")
     assert seg.end == pytest.approx(1.0 + clips[hap].seconds)
     assert stream.duration == pytest.approx(1.5 + clips[hap].seconds)
+
+
+def test_point_labels_fall_inside_their_segments():
+    from tsl300.data.splice_dataset import point_labels
+    from tsl300.data.types import Segment
+
+    segments = [Segment(1.0, 3.0, "p"), Segment(4.0, 4.5, "n"), Segment(10.0, 12.4, "n")]
+    fps = 29.97
+    rng = np.random.default_rng(0)
+    draws = [point_labels(segments, fps, rng) for _ in range(200)]
+    for points, frames in draws:
+        assert points[:, 1].tolist() == [1, 0, 0]
+        assert (points[:, 0] == frames // 16).all()
+        for f, seg in zip(frames, segments):
+            assert seg.start * fps - 1 <= f < seg.end * fps
+    # drawn around the centre, not always at it
+    first = np.array([frames[0] for _, frames in draws]) / fps
+    assert abs(first.mean() - 2.0) < 0.1 and first.std() > 0.15
+
+
+def test_shipped_example_is_the_documented_splice(tmp_path):
+    """The example video in the package is reproducible from the real clips and its recorded seed."""
+    import json
+    from pathlib import Path
+
+    import tsl300
+    from tsl300.data.splice_dataset import write_example
+
+    shipped = Path(tsl300.__file__).parent / "resources" / "examples" / "crema_d_1001_example.mp4"
+    recorded = json.loads(shipped.with_suffix(".gt.json").read_text())["stream"]
+    stream = write_example(shared_path("media"), tmp_path / "example.mp4")
+    assert [(s.start, s.end, s.label) for s in stream.segments] == [
+        (g["start"], g["end"], g["label"]) for g in recorded["segments"]]
+    assert stream.n_samples == recorded["n_samples"] and 10 < stream.duration < 20
+    assert shipped.stat().st_size < 400_000

@@ -11,7 +11,7 @@ import pytest
 from tsl300.cli import main as cli_main
 from tsl300.data import load_dataset, tsl300_annotations
 from tsl300.data.stats import compute
-from tsl300.data.synth import generate
+from tsl300.data.synth import class_patterns, generate
 
 
 def _digests(root):
@@ -33,7 +33,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     generate(c, n_train=3, n_test=2, seed=2, snippets_mean=30)
     da, db, dc = _digests(a), _digests(b), _digests(c)
     assert da == db
-    assert len(da) == 5 * 2 + 10  # 5 videos x 2 modalities + annotation files + meta
+    assert len(da) == 5 * 2 + 11  # 5 videos x 2 modalities, 10 annotation files, meta
     assert set(da) == set(dc)
     differing = [k for k in da if da[k] != dc[k]]
     assert "gt.json" in differing and "features/train/rgb/1_synthetic_train.npy" in differing
@@ -93,60 +93,45 @@ def test_segment_statistics_follow_the_real_templates(tmp_path):
         assert 0.9 * durations[tpl] <= info["duration"] <= 1.1 * durations[tpl]
         ref = [(a["label"], float(a["segment"][1]) - float(a["segment"][0])) for a in real[tpl]["annotations"]]
         ours = [(s["label"], s["end"] - s["start"]) for s in info["segments"]]
-        assert len(ours) == len(ref)
-        for (la, lena), (lb, lenb) in zip(ours, ref):
-            assert la == lb and (abs(lena - lenb) < 2e-3 or lena <= 2 * 16 / info["fps"] + 2e-3)
+        same = lambda a, b: a[0] == b[0] and (abs(a[1] - b[1]) < 2e-3 or a[1] <= 2 * 16 / info["fps"] + 2e-3)
+        if sum(length for _, length in ref) <= 0.7 * 0.9 * durations[tpl] - 1:
+            assert len(ours) == len(ref) and all(map(same, ours, ref))
+        else:  # too much to fit after the duration jitter: some segments are dropped, order kept
+            it = iter(ref)
+            assert all(any(same(o, r) for r in it) for o in ours)
     assert len(templates) == 9  # drawn without replacement while the pool lasts
-
-
-def _projection_stats(ds, meta, modality, direction):
-    """Mean projection on ``direction`` (per class) inside segments carried / not carried by
-    ``modality`` (full strength) and on background snippets."""
-    carried, other, background = [], [], []
-    for video in ds:
-        x = video.features[modality]
-        x = x.mean(axis=1) if x.ndim == 3 else x
-        t = (np.arange(len(x)) + 0.5) * 16 / video.fps
-        fg = np.zeros(len(x), bool)
-        for seg in meta["videos"][video.vid]["segments"]:
-            inside = (t >= seg["start"]) & (t < seg["end"])
-            fg |= inside
-            if seg["strength"] < 1 or not inside.any():
-                continue
-            proj = x[inside] @ direction[seg["label"]]
-            (carried if modality in seg["modalities"] else other).append(proj.mean())
-        background.append((x[~fg] @ direction["p"]).mean())
-        background.append((x[~fg] @ direction["n"]).mean())
-    return np.mean(carried), np.mean(other), np.mean(background)
 
 
 @pytest.mark.parametrize("modality", ["rgb", "logmfcc"])
 def test_class_evidence_is_inside_segments_in_the_carrying_modality(medium, modality):
     root, meta = medium
-    train = load_dataset(root, "train", gt="videosenti", points="none")
+    pattern = class_patterns(seed=2)[modality]            # (C, D): n, p
+    axis = pattern[1] - pattern[0]
     test = load_dataset(root, "test", points="none")
-    # class directions estimated on train: mean inside carried segments minus background mean
-    sums = {"n": [], "p": []}
-    bg = []
-    for video in train:
+    side = {True: [], False: []}      # class-axis score relative to the video's background
+    lift = {True: [], False: []}      # projection on the segment's own class pattern vs background
+    for video in test:
         x = video.features[modality]
-        x = x.mean(axis=1) if x.ndim == 3 else x
+        x = x.mean(axis=1) if x.ndim == 3 else x            # log-mel: mean over the 32 frames
         t = (np.arange(len(x)) + 0.5) * 16 / video.fps
+        segs = meta["videos"][video.vid]["segments"]
         fg = np.zeros(len(x), bool)
-        for seg in meta["videos"][video.vid]["segments"]:
+        for seg in segs:
+            fg |= (t >= seg["start"]) & (t < seg["end"])
+        for seg in segs:
             inside = (t >= seg["start"]) & (t < seg["end"])
-            fg |= inside
-            if modality in seg["modalities"] and seg["strength"] == 1 and inside.any():
-                sums[seg["label"]].append(x[inside])
-        bg.append(x[~fg])
-    bg_mean = np.concatenate(bg).mean(0)
-    direction = {c: np.concatenate(v).mean(0) - bg_mean for c, v in sums.items()}
-    direction = {c: d / np.linalg.norm(d) for c, d in direction.items()}
-    carried, other, background = _projection_stats(test, meta, modality, direction)
-    spread = np.concatenate([x.features[modality].reshape(len(x.features[modality]), -1)
-                             for x in test[:3]]).std()
-    assert carried > other > background - spread  # evidence where the segments are ...
-    assert carried - background > 2 * (other - background)  # ... and mostly in the carrying modality
+            if seg["strength"] < 1 or not inside.any():
+                continue
+            carried = modality in seg["modalities"]
+            sign = 1 if seg["label"] == "p" else -1
+            side[carried].append(sign * ((x[inside] @ axis).mean() - (x[~fg] @ axis).mean()))
+            own = pattern[1 if seg["label"] == "p" else 0]
+            lift[carried].append((x[inside] @ own).mean() - (x[~fg] @ own).mean())
+    assert len(side[True]) >= 10 and len(side[False]) >= 5
+    assert np.mean(np.array(side[True]) > 0) > 0.9           # the right class, where the segment is
+    assert np.mean(np.array(lift[True]) > 0) > 0.8
+    # a segment carried only by the other modality leaves little class evidence here
+    assert np.mean(np.abs(side[False])) < 0.5 * np.mean(side[True])
 
 
 def test_points_partly_inside_same_class_segments_as_in_real_data(medium):

@@ -49,3 +49,40 @@ def chance_map(ground_truth: Mapping[str, Sequence[Segment]], durations: Mapping
         pred = random_predictions(durations, counts, lengths, classes, rng)
         values.append(float(evaluate_segments(dict(ground_truth), pred, tiou_thresholds)["average_mAP"]))
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "draws": draws}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tsl300.chance --data DIR --pred predictions_test.json``: model vs chance."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from .data.annotations import parse_ground_truth
+    from .data.io import read_json_mapping, read_split
+    from .eval import evaluate_detection
+
+    parser = argparse.ArgumentParser(prog="python -m tsl300.chance", description=main.__doc__)
+    parser.add_argument("--data", required=True, help="dataset folder (TSL-300 layout)")
+    parser.add_argument("--pred", required=True, help="ActivityNet results JSON of the model")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--draws", type=int, default=20)
+    args = parser.parse_args(argv)
+    root = Path(args.data)
+    vids = read_split(root / f"split_{args.split}.txt")
+    gt_all = parse_ground_truth(root / "gt.json", ("n", "p"))
+    gt = {v: gt_all[v] for v in vids}
+    durations = read_json_mapping(root / "len_duration_dict.json", "durations")
+    pred = json.loads(Path(args.pred).read_text())["results"]
+    counts = {v: len(pred.get(v, [])) for v in vids}
+    gt_json = {"database": {v: {"subset": "test", "annotations": [
+        {"segment": [s.start, s.end], "label": s.label} for s in segs]} for v, segs in gt.items()}}
+    model = float(evaluate_detection(gt_json, {"results": {v: pred.get(v, []) for v in vids}})["average_mAP"])
+    chance = chance_map(gt, {v: durations[v] for v in vids}, counts, args.draws)
+    print(json.dumps({"videos": len(vids), "model_average_mAP": model, "chance_average_mAP": chance["mean"],
+                      "chance_std": chance["std"], "draws": chance["draws"],
+                      "predictions_per_video": float(np.mean(list(counts.values())))}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

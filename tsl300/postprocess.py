@@ -213,6 +213,8 @@ def video_proposals(cas: np.ndarray, video_scores: np.ndarray, fps: float,
         video_scores: (C,) video-level class scores.
         actionness: (T,) class-agnostic foreground score, or None (no agnostic proposals).
     """
+    if cas.shape[0] == 0:
+        return []
     classes = select_classes(video_scores, params.class_thresh)
     up_cas = upsample_linear(cas[:, classes], params.scale)  # (N, K)
     up_act = None if actionness is None else upsample_linear(actionness[:, None], params.scale)[:, 0]

@@ -1,7 +1,9 @@
-"""``tsl300 eval``: score a prediction JSON against a ground-truth JSON (official TSL-300 metrics)."""
+"""``tsl300 eval``: score a prediction JSON against a ground truth JSON (official TSL-300
+metrics; see ``tsl300/eval/README.md``)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -53,8 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.io import atomic_write_json
+    from ..errors import DataError
     from ..eval import evaluate_detection, format_table
-    from ..eval.io import write_json_atomic
 
     result = evaluate_detection(
         args.gt,
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_table(result))
     if args.json:
-        write_json_atomic(args.json, result)
+        try:  # temporary file + os.replace: a reader never sees half a file
+            atomic_write_json(Path(args.json), result, indent=1)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise DataError(f"{args.json}: cannot write the result ({reason})") from None
         print(f"wrote {args.json}")
     return 0

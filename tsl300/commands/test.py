@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine.devices import add_device_arguments
+
 NAME = "test"
 HELP = "predict a split with a trained model (results JSON + metrics table)"
 
@@ -14,13 +16,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to predict (default: test)")
     parser.add_argument("-o", "--output", help="results JSON (default: RUN/predictions_SPLIT.json)")
     parser.add_argument("--batch-size", type=int, help="inference batch size (default: the recipe's)")
+    add_device_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.devices import configure
+
+    device = configure(args.device, args.threads)
     from ..engine.runs import test_model
     from ..eval import format_table
 
-    result = test_model(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size)
+    result = test_model(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size,
+                        device=device)
     meta = result["meta"]
     print(f"predictions: {result['predictions_path']}")
     print(f"model: {meta.get('recipe', {}).get('name') or meta.get('method')} step {meta.get('step')} "

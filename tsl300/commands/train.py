@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import Tsl300Error
+from ..engine.devices import add_device_arguments
 from ..recipes import SELECT_CHOICES, load_recipe
 
 NAME = "train"
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last")
     parser.add_argument("--no-test", action="store_true", help="skip testing on the test split")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_arguments(parser)
 
 
 def _seeds(text: str | None, default: int) -> list[int]:
@@ -41,6 +43,9 @@ def _seeds(text: str | None, default: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.devices import configure
+
+    device = configure(args.device, args.threads)
     from ..engine import runs
 
     overrides = list(args.overrides)
@@ -60,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
         seeded = runs.with_seed(recipe, seed)
         run_dir = out / f"seed_{seed}" if len(seeds) > 1 else out
         result = runs.train_one(seeded, args.data, run_dir, resume=args.resume, progress=not args.quiet,
-                                train_videos=train_videos, test_videos=test_videos, spec=spec)
+                                train_videos=train_videos, test_videos=test_videos, spec=spec, device=device)
         seconds.append(result.seconds)
         print(f"seed {seed}: trained {result.steps} steps in {result.seconds:.1f} s; "
               f"selected step {result.selected_step} ({runs.SELECTION_NOTE[result.select]}) -> {result.model_path}")
         if args.no_test or not any(v.segments for v in test_videos):
             continue
-        tested = runs.test_model(run_dir, args.data, videos=test_videos)
+        tested = runs.test_model(run_dir, args.data, videos=test_videos, device=device)
         from ..eval import format_table
         if len(seeds) == 1:
             print(format_table(tested["metrics"]))

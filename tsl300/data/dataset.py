@@ -25,7 +25,6 @@ from ..errors import DataError
 from ..timegrid import SNIPPET_FRAMES, frame_to_snippet
 from .annotations import Annotations, read_annotations
 from .features import LOGMEL_MODALITY, ModalityStore, discover_modalities
-from .io import safe_child
 from .points import select_points
 from .types import Video
 
@@ -102,17 +101,19 @@ class FeatureDataset(Sequence):
                                 f"snippet in modality {name!r}")
             self.lengths[vid] = t_min
             self._missing[vid] = tuple(missing)
-        for name in self._stores:
+        for name, store in self._stores.items():
+            if name not in shapes and store.declared_snippet_shape() is not None:
+                shapes[name] = store.declared_snippet_shape()  # every video lacks it: use the spec
             if name not in shapes:
-                raise DataError(f"{self._stores[name].folder}: no feature file for any video of "
-                                f"split {self.split!r}; cannot infer the shape of {name!r}")
-        self.modality_shapes = shapes
+                raise DataError(f"{store.folder}: no feature file for any video of split "
+                                f"{self.split!r} and no 'dims' in its spec.json; cannot infer the "
+                                f"shape of {name!r}")
+        self.modality_shapes = {name: shapes[name] for name in self._stores}
 
     def _group_points(self, points: pd.DataFrame | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         grouped: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if points is None or points.empty:
             return grouped
-        source = ", ".join(str(p) for p in self.point_files)
         in_split = points[points["video_id"].isin(self.lengths)]
         for vid, rows in in_split.groupby("video_id", sort=False):
             frames = rows["point"].to_numpy(np.int64)
@@ -121,6 +122,7 @@ class FeatureDataset(Sequence):
             beyond = snippets >= self.lengths[vid]
             if beyond.any():
                 k = int(np.flatnonzero(beyond)[0])
+                source = self.point_files[self.annotator_of_video.get(vid, 0)]
                 raise DataError(f"{source}: video {vid!r} has a point at frame {frames[k]} = snippet "
                                 f"{snippets[k]}, beyond the video's {self.lengths[vid]} snippets")
             order = np.argsort(snippets, kind="stable")
@@ -206,7 +208,9 @@ def load_dataset(root, split: str, modalities=None, points="random", seed: int =
         points: ``"random"`` (the official seeded per-video choice among the annotator files
             ``point_gaussian/train/*``), ``"csv"`` (``point_gaussian/point_labels.csv``), an
             annotator index ``k``, or ``"none"``. Splits other than ``train`` have no points
-            in TSL-300, so a missing annotator folder is only an error for ``train``.
+            in TSL-300, so a missing annotator folder is only an error for ``train``. A video
+            absent from the chosen point file gets no points (the official code would crash
+            in training); methods that need points check ``len(video.points)``.
         seed: seed of the ``"random"`` choice (the official ``--seed``).
         layout: ``"tsl300"`` (T = min over modalities), ``"generic"`` (lengths within one
             snippet), or ``"auto"`` (``tsl300`` when the modalities are rgb/logmfcc only).
@@ -223,7 +227,10 @@ def load_dataset(root, split: str, modalities=None, points="random", seed: int =
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder does not exist")
-    safe_child(root, f"split_{split}.txt")
+    if not isinstance(split, str) or not split or any(c in split for c in "/\\\x00") or ".." in split:
+        raise ValueError(f"invalid split name {split!r}")
+    if isinstance(points, bool) or not (points in ("random", "csv", "none") or isinstance(points, int)):
+        raise ValueError(f"points must be 'random', 'csv', 'none' or an annotator index, got {points!r}")
     annotations = read_annotations(root, split, gt, tuple(classes))
     names = list(modalities) if modalities is not None else None
     chosen_layout = _choose_layout(layout, names or discover_modalities(root, split))
@@ -239,7 +246,8 @@ def load_dataset(root, split: str, modalities=None, points="random", seed: int =
         annotator_dir = root / "point_gaussian" / "train"
         if points == "csv" or split == "train" or annotator_dir.is_dir():
             table, choice, files = select_points(root, points, seed, tuple(classes))
-            choice = {v: k for v, k in choice.items() if v in set(annotations.vids)}
+            in_split = set(annotations.vids)
+            choice = {v: k for v, k in choice.items() if v in in_split}
     dataset = FeatureDataset(root, split, annotations, stores, chosen_layout, tuple(classes), table,
                              choice, files, cache)
     if check_values:

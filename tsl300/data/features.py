@@ -32,6 +32,7 @@ LOGMEL_MODALITY = "logmfcc"
 LOGMEL_OFFSET, LOGMEL_SCALE = 50.0, 80.0
 """Official TSL-300 log-mel normalisation ``(x + 50) / 80`` (dB range about -80..+40)."""
 MISSING_SUFFIX = ".missing"
+TSL300_SNIPPET_SHAPES = {"rgb": (1024,), LOGMEL_MODALITY: (32, 60)}
 SPEC_FILE = "spec.json"
 
 
@@ -85,6 +86,14 @@ class ModalityStore:
         self.rows_per_snippet = int(self.spec.get("rows_per_snippet", default_rows))
         if self.rows_per_snippet < 1:
             raise DataError(f"{spec_path}: rows_per_snippet must be >= 1")
+
+    def declared_snippet_shape(self) -> tuple[int, ...] | None:
+        """Per-snippet shape from the spec's ``dims``, else the TSL-300 shape of ``rgb`` /
+        ``logmfcc``; used only when no video of the split has a file for this modality."""
+        dims = self.spec.get("dims")
+        if isinstance(dims, list) and dims and all(isinstance(d, int) and d > 0 for d in dims):
+            return tuple(dims)
+        return TSL300_SNIPPET_SHAPES.get(self.name)
 
     def path(self, vid: str) -> Path:
         return safe_child(self.folder, f"{vid}.npy")

@@ -1,7 +1,7 @@
 """Datasets in the TSL-300 layout made of spliced emotional streams (:mod:`tsl300.data.splice`).
 
-Streams are written once per speaker source (``videos/{source}/{source}_{k:03d}.mp4`` plus a
-``streams.json`` manifest, reused when present so a rebuild only re-extracts what changed);
+Streams are written once (``videos/{source}/{source}_{k:03d}.mp4`` with a ``.gt.json`` sidecar
+holding the ground truth; a rebuild reuses them and only recomputes features);
 features come from the same extraction code ``tsl300.localize`` runs; each training stream
 gets one point label per ground-truth segment, drawn from a Gaussian around the segment centre
 (as TSL-300's ``point_gaussian``) and kept inside the segment.
@@ -16,7 +16,9 @@ writes ``runs/splice/default`` (train: CREMA-D 1001 + 1002; test: fresh CREMA-D 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -46,23 +48,24 @@ def media_sources(media: str | Path) -> dict[str, SpeakerSource]:
     }
 
 
-def make_streams(source: SpeakerSource, out_dir: str | Path, count: int, seed: int,
-                 **plan_kwargs) -> list[SplicedStream]:
-    """``count`` streams of one speaker, seeded per stream; reuses a matching manifest."""
-    out_dir = Path(out_dir)
-    manifest = out_dir / "streams.json"
-    key = {"source": source.name, "count": count, "seed": seed, "plan": plan_kwargs}
-    if manifest.is_file():
-        saved = json.loads(manifest.read_text())
-        if saved.get("key") == key and all((out_dir / s["file"]).is_file() for s in saved["streams"]):
-            return [_stream_from_json(out_dir, s) for s in saved["streams"]]
-    clips = decode_source(source)
-    streams = [splice_stream(clips, out_dir / f"{source.name}_{k:03d}.mp4",
-                             rng=np.random.default_rng([seed, k]), **plan_kwargs)
-               for k in range(count)]
-    atomic_write_json(manifest, {"key": key, "streams": [_stream_to_json(s) for s in streams]},
-                      indent=1)
-    return streams
+@functools.lru_cache(maxsize=4)
+def _decoded(media: str, name: str):
+    return decode_source(media_sources(media)[name])
+
+
+def make_stream(media: str | Path, name: str, path: str | Path, seed: int, **plan_kwargs) -> SplicedStream:
+    """Stream ``path`` of source ``name``, planned from ``seed``; reused when ``path`` and its
+    ground-truth sidecar (``.gt.json``) exist from the same source and seed."""
+    path = Path(path)
+    sidecar = path.with_suffix(".gt.json")
+    key = json.loads(json.dumps({"source": name, "seed": seed, "plan": plan_kwargs}))
+    if path.is_file() and sidecar.is_file():
+        saved = json.loads(sidecar.read_text())
+        if saved.get("key") == key:
+            return _stream_from_json(path.parent, saved["stream"])
+    stream = splice_stream(_decoded(str(media), name), path, rng=np.random.default_rng(seed), **plan_kwargs)
+    atomic_write_json(sidecar, {"key": key, "stream": _stream_to_json(stream)}, indent=1)
+    return stream
 
 
 def _stream_to_json(s: SplicedStream) -> dict:
@@ -94,11 +97,7 @@ def point_labels(segments: Sequence[Segment], fps: float, rng: np.random.Generat
     return points, frames
 
 
-Featurizer = Callable[[Path], Video]
-"""Path -> :class:`Video` with features on the snippet grid (``tsl300.featurize``)."""
-
-
-def stream_video(stream: SplicedStream, featurize: Featurizer, subset: str,
+def stream_video(stream: SplicedStream, featurize: Callable[[Path], Video], subset: str,
                  rng: np.random.Generator) -> Video:
     """Features of a written stream plus its ground truth (and points when ``subset=='train'``)."""
     video = featurize(stream.path)
@@ -123,34 +122,63 @@ def write_splice_dataset(root: str | Path, train: Sequence[Video], test: Sequenc
     return root
 
 
+def _stream_task(task) -> Video:
+    """Worker: splice one stream (or reuse it) and compute its features."""
+    media, name, path, seed, subset, specs = task
+    from ..featurize import featurize
+
+    stream = make_stream(media, name, path, seed)
+    return stream_video(stream, lambda p: featurize(p, specs), subset, np.random.default_rng([seed, 1]))
+
+
 def build_all(media: str | Path, out: str | Path, streams: int = 48, test_streams: int = 12,
-              seed: int = 0, featurize: Featurizer | None = None,
-              specs: Mapping[str, Mapping] | None = None) -> dict[str, Path]:
-    """The default dataset and one leave-one-source-out dataset per source (see module doc)."""
+              seed: int = 0, workers: int = 1, extractors=("default",)) -> dict[str, Path]:
+    """The default dataset and one leave-one-source-out dataset per source (see module doc).
+
+    ``workers`` processes splice and featurize streams in parallel; the result does not depend
+    on it (each stream has its own seed).
+    """
     from ..featurize import default_featurizer
 
-    if featurize is None:
-        featurize, specs = default_featurizer()
+    _, specs = default_featurizer(extractors)
     out = Path(out)
     sources = media_sources(media)
-    train_videos, test_videos = {}, {}
-    for k, (name, source) in enumerate(sources.items()):
-        rng = np.random.default_rng([seed, k, 99])
-        made = make_streams(source, out / "videos" / name, streams, seed=seed * 1000 + k)
-        held = make_streams(source, out / "videos" / f"{name}_test", test_streams,
-                            seed=seed * 1000 + 500 + k)
-        train_videos[name] = [stream_video(s, featurize, "train", rng) for s in made]
-        test_videos[name] = [stream_video(s, featurize, "test", rng) for s in held]
+    tasks, owner = [], []
+    for k, name in enumerate(sources):
+        for subset, count, offset in (("train", streams, 0), ("test", test_streams, 500)):
+            folder = out / "videos" / (name if subset == "train" else f"{name}_test")
+            for i in range(count):
+                tasks.append((str(media), name, folder / f"{folder.name}_{i:03d}.mp4",
+                              seed * 100_000 + k * 1000 + offset + i, subset, specs))
+                owner.append((name, subset))
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            videos = list(pool.map(_stream_task, tasks, chunksize=2))
+    else:
+        videos = [_stream_task(t) for t in tasks]
+    by = {(n, s): [v for v, o in zip(videos, owner) if o == (n, s)] for n in sources for s in ("train", "test")}
     roots = {}
     ship_ok = [n for n, s in sources.items() if s.ship_ok]
     roots["default"] = write_splice_dataset(
-        out / "default", [v for n in ship_ok for v in train_videos[n]],
-        [v for n in ship_ok for v in test_videos[n]], specs)
+        out / "default", [v for n in ship_ok for v in by[n, "train"]],
+        [v for n in ship_ok for v in by[n, "test"]], specs)
     for held_out in sources:
         roots[f"loso_{held_out}"] = write_splice_dataset(
-            out / f"loso_{held_out}", [v for n in sources if n != held_out for v in train_videos[n]],
-            test_videos[held_out] + _as_test(train_videos[held_out]), specs)
+            out / f"loso_{held_out}", [v for n in sources if n != held_out for v in by[n, "train"]],
+            by[held_out, "test"] + _as_test(by[held_out, "train"]), specs)
     return roots
+
+
+EXAMPLE_SEED = 20240
+"""Seed of the shipped example video (tsl300/resources/examples/), distinct from every
+training-stream seed (those are below 100 000 per ``--seed`` step and start at 0)."""
+
+
+def write_example(media: str | Path, path: str | Path, seed: int = EXAMPLE_SEED) -> SplicedStream:
+    """The shipped example: a CREMA-D 1001 stream with three emotional clips (~12-16 s), and
+    its ground truth in ``<path>.gt.json``."""
+    return make_stream(media, "crema_d_1001", path, seed, n_emotional=(3, 3),
+                       background_seconds=(1.0, 2.5))
 
 
 def _as_test(videos: Sequence[Video]) -> list[Video]:
@@ -170,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=48, help="training streams per source")
     parser.add_argument("--test-streams", type=int, default=12, help="test streams per source")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
     args = parser.parse_args(argv)
-    roots = build_all(args.media, args.out, args.streams, args.test_streams, args.seed)
+    roots = build_all(args.media, args.out, args.streams, args.test_streams, args.seed, args.workers)
     for name, root in roots.items():
         print(f"{name}: {root}")
     return 0

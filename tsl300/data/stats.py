@@ -21,7 +21,7 @@ import pandas as pd
 from .. import CLASS_NAMES
 from .annotations import parse_ground_truth
 from .io import read_json_mapping, read_point_table, read_split
-from .points import annotator_files, select_points
+from .points import annotator_files
 from .resources import SHIPPED_FILES, tsl300_annotations
 
 
@@ -81,6 +81,8 @@ def compute(root: Path) -> dict:
             "segments": len(s),
             "segments_per_video": (per_video.mean(), int(per_video.min()), int(per_video.max())),
             "coverage": s["length"].sum() / d.sum() if len(d) else float("nan"),
+            "coverage_per_video": float(np.mean([s[s["vid"] == v]["length"].sum() / durations[v]
+                                                 for v in vids if v in durations])) if len(d) else float("nan"),
             "label_sets": label_sets.value_counts().to_dict(),
             "per_class": {},
         }
@@ -112,14 +114,14 @@ def compute(root: Path) -> dict:
 
 def to_markdown(stats: dict) -> str:
     lines = ["| split | videos | total duration (min) | duration min / mean / max (s) | segments | "
-             "segments per video mean (min-max) | share of time in segments |",
+             "segments per video mean (min-max) | share of time in segments (total / mean per video) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for split, e in stats["splits"].items():
         dmin, dmean, dmax = e["duration_s"] or (float("nan"),) * 3
         spv = e["segments_per_video"]
         lines.append(f"| {split} | {e['videos']} | {_fmt(e['duration_min_total'])} | {_fmt(dmin)} / "
                      f"{_fmt(dmean)} / {_fmt(dmax)} | {e['segments']} | {spv[0]:.2f} ({spv[1]}-{spv[2]}) | "
-                     f"{100 * e['coverage']:.1f}% |")
+                     f"{100 * e['coverage']:.1f}% / {100 * e['coverage_per_video']:.1f}% |")
     lines += ["", "| split | class | segments | length mean / median / min / max (s) |", "| --- | --- | --- | --- |"]
     for split, e in stats["splits"].items():
         for c, (n, mean, med, mn, mx) in e["per_class"].items():

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 
 from .. import CLASS_NAMES
 from ..timegrid import MEL_FRAMES_PER_SNIPPET, SNIPPET_FRAMES, num_snippets
@@ -50,6 +51,8 @@ from .resources import tsl300_annotations
 from .types import Segment
 
 GENERATOR_VERSION = "1.0"
+MIN_SNIPPETS = 8
+"""Shortest video made (the official code needs T >= 8)."""
 TSL300_DIMS = {"rgb": 1024, "logmfcc": 60}
 
 
@@ -87,10 +90,10 @@ class SynthConfig:
     distractors_per_min: float = 1.5     # one-modality class bursts outside segments
     distractor_strength: float = 0.5
     rgb_gain: float = 0.18               # rgb shift on the class pattern at full strength
-    logmel_gain_db: float = 6.0          # log-mel boost of the class bands at full strength
+    logmel_gain_db: float = 8.0          # log-mel boost of the class bands at full strength
     dense_gain: float = 0.6              # generic dense modalities
     noise: float = 0.3                   # rgb / dense noise std (log-mel: 3 dB)
-    shot_seconds: float = 8.0            # mean shot length of the background
+    shot_seconds: float = 8.0            # mean shot length of the background (scaled like durations)
     annotators: tuple[Annotator, ...] = DEFAULT_ANNOTATORS
     templates: str | None = None         # dataset folder with the real annotations (default: shipped)
 
@@ -133,7 +136,8 @@ def _class_patterns(rng: np.random.Generator, modalities: dict[str, int], n_clas
         kind = _kind(name)
         if kind == "logmel":
             bands = np.arange(dim)[None, :]
-            centres = rng.uniform(0, dim, size=(n_classes, 3))
+            zones = rng.permutation(3 * n_classes).reshape(n_classes, 3)  # disjoint band zones per class
+            centres = (zones + rng.uniform(0.3, 0.7, size=zones.shape)) * dim / (3 * n_classes)
             cls = np.exp(-0.5 * ((bands[:, None, :] - centres[:, :, None]) / (dim / 20)) ** 2).sum(1)
             cls /= cls.max(axis=1, keepdims=True)
             basis = rng.standard_normal((8, dim)).cumsum(axis=1) / np.sqrt(dim)  # smooth band shapes
@@ -151,6 +155,14 @@ def _class_patterns(rng: np.random.Generator, modalities: dict[str, int], n_clas
         patterns[name] = {"cls": cls.astype(np.float32), "basis": basis.astype(np.float32),
                           "arousal": arousal.astype(np.float32)}
     return patterns
+
+
+def class_patterns(seed: int, modalities: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """The per-modality class patterns (C, D) a synthetic dataset made with ``seed`` uses, for
+    diagnostics and tests: the evidence of class c in modality m is added along ``[m][c]``."""
+    modalities = dict(TSL300_DIMS) if modalities is None else modalities
+    patterns = _class_patterns(np.random.default_rng([seed, 0]), modalities, len(CLASS_NAMES))
+    return {name: p["cls"] for name, p in patterns.items()}
 
 
 def _kind(name: str) -> str:
@@ -183,8 +195,7 @@ def _overlap(starts, ends, T, fps):
 
 
 def _smooth_noise(rng, T, corr):
-    """AR(1) series in [-1, 1]-ish with correlation ``corr`` between snippets (vectorised via lfilter)."""
-    from scipy.signal import lfilter
+    """AR(1) series of unit variance with correlation ``corr`` between snippets (via lfilter)."""
     x = rng.standard_normal(T)
     return lfilter([math.sqrt(1 - corr ** 2)], [1, -corr], x)
 
@@ -192,12 +203,13 @@ def _smooth_noise(rng, T, corr):
 def _make_video(cfg: SynthConfig, k: int, template: _Template, scale: float, patterns: dict):
     rng = np.random.default_rng([cfg.seed, 1, k])
     fps = template.fps
-    duration = template.duration * scale * rng.uniform(0.9, 1.1)
+    snip = SNIPPET_FRAMES / fps
+    # at least MIN_SNIPPETS full snippets after the official truncation (one more for the cut)
+    duration = max(template.duration * scale * rng.uniform(0.9, 1.1), (MIN_SNIPPETS + 1.5) * snip)
     n_frames = int(duration * fps)
     t_rgb = num_snippets(n_frames)
     n_mel = official_logmel_frames(duration, fps)
     T = min(t_rgb, n_mel // MEL_FRAMES_PER_SNIPPET) if "logmfcc" in cfg.modalities else t_rgb
-    snip = SNIPPET_FRAMES / fps
     span = T * snip
     labels, starts, ends = _place_segments(rng, template.labels, template.lengths * scale, span, 2 * snip)
     S, M, C = len(labels), len(cfg.modalities), len(CLASS_NAMES)
@@ -225,7 +237,7 @@ def _make_video(cfg: SynthConfig, k: int, template: _Template, scale: float, pat
     d_mod = rng.integers(0, M, n_dis)
 
     # class-agnostic background: shots and arousal (raised inside segments)
-    n_shots = max(1, rng.poisson(span / cfg.shot_seconds))
+    n_shots = max(1, rng.poisson(span / (cfg.shot_seconds * scale)))
     cuts = np.sort(rng.uniform(0, span, n_shots - 1))
     shot_of = np.searchsorted(cuts, (np.arange(T) + 0.5) * snip)
     scene = rng.standard_normal((n_shots, 8)).astype(np.float32)[shot_of]          # (T, 8)
@@ -268,7 +280,7 @@ def _logmel(rng, ev, scene, arousal, pat, n_mel, cfg):
     bands = pat["cls"].shape[1]
     R = MEL_FRAMES_PER_SNIPPET
     base = -22.0 - 20.0 * np.linspace(0, 1, bands, dtype=np.float32) + np.float32(rng.normal(0, 4))
-    per_snip = (base[None, :] + 4.0 * scene @ pat["basis"] + 6.0 * arousal[:, None] * pat["arousal"][None, :]
+    per_snip = (base[None, :] + 2.5 * scene @ pat["basis"] + 3.0 * arousal[:, None] * pat["arousal"][None, :]
                 + cfg.logmel_gain_db * ev.astype(np.float32) @ pat["cls"]).astype(np.float32)  # (T, B)
     rows = max(n_mel, T * R)  # real files have a few frames beyond the last full snippet
     out = rng.standard_normal((rows, bands), dtype=np.float32)
@@ -345,6 +357,8 @@ def generate(out_dir, n_train: int = 200, n_test: int = 100, seed: int = 0, **pa
     cfg = SynthConfig(n_train=n_train, n_test=n_test, seed=seed, **params)
     if cfg.n_train < 0 or cfg.n_test < 0 or cfg.n_train + cfg.n_test == 0:
         raise ValueError("need at least one video (n_train, n_test >= 0)")
+    if cfg.snippets_mean is not None and cfg.snippets_mean < MIN_SNIPPETS:
+        raise ValueError(f"snippets_mean must be >= {MIN_SNIPPETS}, got {cfg.snippets_mean}")
     started = time.perf_counter()
     out = Path(out_dir)
     templates = _load_templates(Path(cfg.templates) if cfg.templates else tsl300_annotations())

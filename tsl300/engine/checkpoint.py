@@ -67,7 +67,7 @@ def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
         for name, value in entries.items():
             key = f"state.{index}.{name}"
             if torch.is_tensor(value):
-                tensors[key] = value.detach().contiguous().clone()
+                tensors[key] = value.detach().cpu().contiguous().clone()
             else:
                 scalars[key] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
@@ -85,7 +85,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
                     optimizer: torch.optim.Optimizer | None = None) -> Path:
     """Write weights, sidecar (and optimizer state). Returns the weights path."""
     weights, sidecar, optim_path = checkpoint_paths(path)
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     for key, value in state.items():
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise CheckpointError(f"{weights}: refusing to save non-finite values in '{key}'")

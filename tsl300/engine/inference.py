@@ -50,9 +50,10 @@ def evaluate_predictions(videos: Sequence[Video], predictions: Mapping[str, list
 
 
 def evaluate_method(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
-                    postprocess: Mapping[str, Any], batch_size: int = 16) -> dict[str, Any]:
+                    postprocess: Mapping[str, Any], batch_size: int = 16,
+                    device: str | torch.device = "cpu") -> dict[str, Any]:
     """Predict and evaluate; returns the evaluator's dict (``average_mAP`` etc.)."""
-    predictions = predict(method, videos, modalities, classes, postprocess, batch_size)
+    predictions = predict(method, videos, modalities, classes, postprocess, batch_size, device)
     return evaluate_predictions(videos, predictions)
 
 

@@ -55,7 +55,8 @@ def check_spec(saved: ModelSpec, dataset, modalities: Sequence[str], where: str)
 
 def train_one(recipe: Recipe, data: str | Path, run_dir: str | Path, resume: bool = False,
               progress: bool = True, train_videos: Sequence[Video] | None = None,
-              test_videos: Sequence[Video] | None = None, spec: ModelSpec | None = None) -> TrainResult:
+              test_videos: Sequence[Video] | None = None, spec: ModelSpec | None = None,
+              device: str | torch.device = "cpu") -> TrainResult:
     """Train one seed of ``recipe`` on ``data`` into ``run_dir``."""
     if train_videos is None:
         dataset = open_split(data, "train", recipe)
@@ -63,7 +64,8 @@ def train_one(recipe: Recipe, data: str | Path, run_dir: str | Path, resume: boo
         train_videos = list(dataset)
     if recipe.select == "test" and test_videos is None:
         test_videos = list(open_split(data, "test", recipe, with_points=False))
-    trainer = Trainer(recipe, train_videos, spec, run_dir, test_videos=test_videos, progress=progress)
+    trainer = Trainer(recipe, train_videos, spec, run_dir, test_videos=test_videos, progress=progress,
+                      device=device)
     return trainer.fit(resume=resume)
 
 
@@ -86,19 +88,22 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu"):
 
 
 def test_model(path: str | Path, data: str | Path, split: str = "test", output: str | Path | None = None,
-               batch_size: int | None = None, videos: Sequence[Video] | None = None) -> dict[str, Any]:
+               batch_size: int | None = None, videos: Sequence[Video] | None = None,
+               device: str | torch.device = "cpu") -> dict[str, Any]:
     """Predict ``split`` with a trained model, write the results JSON and evaluate it.
 
     Returns ``{"predictions_path", "metrics" (None without ground truth), "meta"}``.
     """
-    method, recipe, spec, meta = load_trained(path)
+    method, recipe, spec, meta = load_trained(path, device)
     if videos is None:
         dataset = open_split(data, split, recipe, with_points=False)
         check_spec(spec, dataset, recipe.data.modalities, str(resolve_checkpoint(path)))
         videos = list(dataset)
     predictions = predict(method, videos, recipe.data.modalities, spec.classes, recipe.postprocess,
-                          batch_size or recipe.batch_size)
+                          batch_size or recipe.batch_size, device)
     run = Path(path) if Path(path).is_dir() else Path(path).parent
+    if run.name == "checkpoints":
+        run = run.parent
     out = Path(output) if output else run / f"predictions_{split}.json"
     write_results(out, predictions, {"recipe": recipe.name, "method": recipe.method, "step": meta.get("step"),
                                      "selection": meta.get("selection_note", SELECTION_NOTE.get(recipe.select))})

@@ -20,6 +20,7 @@ Outputs in the run folder: ``recipe.yaml``, ``train_log.csv``, ``eval_log.csv``,
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import time
@@ -143,6 +144,8 @@ class Trainer:
     def save(self, name: str, step: int, metrics: dict | None = None, with_optimizer: bool = True) -> Path:
         meta = self._meta(step, metrics)
         meta["torch_rng"] = torch.get_rng_state().tolist() if with_optimizer else None
+        if with_optimizer and self.device.type == "cuda":
+            meta["cuda_rng"] = torch.cuda.get_rng_state(self.device).tolist()
         meta["best"] = {"metric": self.best_metric, "step": self.best_step}
         return save_checkpoint(self.run_dir / "checkpoints" / name, self.method, meta,
                                self.optimizer if with_optimizer else None)
@@ -151,14 +154,20 @@ class Trainer:
         """Load ``checkpoints/last``; returns the step to continue from."""
         path = self.run_dir / "checkpoints" / "last"
         ckpt = load_checkpoint(path, with_optimizer=True)
-        if ckpt.meta.get("recipe") != self.recipe.to_dict():
-            raise CheckpointError(f"{checkpoint_paths(path)[1]}: saved with a different recipe; "
-                                  "resume needs the same recipe and overrides")
+        saved, now = dict(ckpt.meta.get("recipe") or {}), json.loads(json.dumps(self.recipe.to_dict()))
+        for recipe in (saved, now):  # a resumed run may extend its step count, nothing else
+            recipe["schedule"] = {k: v for k, v in dict(recipe.get("schedule") or {}).items() if k != "steps"}
+        if saved != now:
+            diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+            raise CheckpointError(f"{checkpoint_paths(path)[1]}: saved with a different recipe (differs in "
+                                  f"{', '.join(diff)}); resume needs the same recipe and overrides")
         self.method.load_state_dict(ckpt.state_dict)
         if ckpt.optimizer_state is not None:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
         if ckpt.meta.get("torch_rng") is not None:
             torch.set_rng_state(torch.tensor(ckpt.meta["torch_rng"], dtype=torch.uint8))
+        if ckpt.meta.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.tensor(ckpt.meta["cuda_rng"], dtype=torch.uint8), self.device)
         best = ckpt.meta.get("best", {})
         self.best_metric, self.best_step = best.get("metric"), best.get("step")
         return int(ckpt.meta["step"])
@@ -170,7 +179,7 @@ class Trainer:
         videos = self.select_videos
         if any(v.segments for v in videos):
             metrics = evaluate_method(self.method, videos, self.modalities, self.spec.classes,
-                                      self.recipe.postprocess, self.recipe.batch_size)
+                                      self.recipe.postprocess, self.recipe.batch_size, self.device)
             return float(metrics["average_mAP"]), metrics
         loss = validation_loss(self.method, videos, self.modalities, self.spec.classes,
                                self.recipe.batch_size, self.device)

@@ -18,8 +18,7 @@ import json
 import math
 import numbers
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -56,6 +55,7 @@ class Predictions:
     end: np.ndarray  # float64 (N,)
     label: np.ndarray  # int64 (N,) index into the ground truth's class_index
     score: np.ndarray  # float64 (N,)
+    ignored: int = 0  # predictions dropped for a label without ground truth
 
 
 def load_json(source: str | os.PathLike | Mapping, what: str) -> tuple[Mapping, str]:
@@ -297,7 +297,7 @@ def _finish_predictions(
     if len(unknown) and unknown_labels == "error":
         videos, counts, _, labels, _ = raw
         raise _unknown_label_error(name, gt, unknown, videos, counts, labels)
-    return pred
+    return replace(pred, ignored=len(unknown))
 
 
 def parse_predictions(
@@ -328,7 +328,7 @@ def parse_predictions(
 
 
 def predictions_from_segments(
-    predictions: Mapping, name: str, gt: GroundTruth, unknown_labels: str = "error"
+    predictions: Mapping, name: str, gt: GroundTruth, unknown_labels: str = "ignore"
 ) -> Predictions:
     """Predictions from ``{vid: [Segment]}`` (scores may be numpy scalars)."""
     items = list(predictions.items())
@@ -342,22 +342,3 @@ def predictions_from_segments(
     return _finish_predictions(
         gt, name, unknown_labels, raw, lambda: _check_segment_lists(items, name, scored=True)
     )
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over ``path``, so a reader
-    never sees half a file."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise DataError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

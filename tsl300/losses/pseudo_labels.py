@@ -19,6 +19,7 @@ the greedy walks with cumulative counts of blocking frames. There is no loop ove
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from tsl300.losses.point import focal_bce_terms, weighted_mean_per_video
 
@@ -116,7 +117,7 @@ def pseudo_action_loss(probs: torch.Tensor, act_seed: torch.Tensor, gamma: float
     """
     s = act_seed
     focal = ((1 - probs) * (s > 0.5).to(probs.dtype) + probs * (s < 0.5).to(probs.dtype)) ** gamma
-    bce = focal_bce_terms(probs, s, gamma=0.0)  # plain BCE (focal weight 1)
+    bce = F.binary_cross_entropy(probs, s, reduction="none")
     return scale * weighted_mean_per_video(focal * bce, s)
 
 

@@ -96,8 +96,8 @@ class BackTALNet(nn.Module):
         self.affinity_layout = affinity_layout
         self.filter = nn.Sequential(nn.Conv1d(in_dim, hidden_dim, 1), nn.LeakyReLU(),
                                     nn.Conv1d(hidden_dim, 1, 1), nn.Sigmoid())
-        self.embed = nn.Sequential(nn.Conv1d(in_dim, hidden_dim, 3, padding=1), nn.LeakyReLU(),
-                                   nn.Conv1d(hidden_dim, embed_dim, 3, padding=1))
+        self.embed_1 = nn.Conv1d(in_dim, hidden_dim, 3, padding=1)
+        self.embed_2 = nn.Conv1d(hidden_dim, embed_dim, 3, padding=1)
         # Plain Conv1d modules hold the weights (official initialisation); they are applied
         # through affinity_conv1d, never called directly.
         self.base_1 = nn.Conv1d(in_dim, base_dim, 3, padding=1, bias=False)
@@ -119,7 +119,8 @@ class BackTALNet(nn.Module):
                 else mask[:, None, :].to(x.dtype))
         x = x * keep
         fore_weights = self.filter(x) * keep
-        embedding = F.normalize(self.embed(x), p=2, dim=1) * keep
+        hidden = F.leaky_relu(self.embed_1(x)) * keep
+        embedding = F.normalize(self.embed_2(hidden), p=2, dim=1) * keep
         _, feat_base = self._base(x, embedding, keep)
         feat_supp_1, feat_supp = self._base(fore_weights * x, embedding, keep)
         return {"cas_base": self.classifier(feat_base), "cas_supp": self.classifier(feat_supp),
@@ -433,7 +434,7 @@ class BackTAL(Method):
                              batch["video_labels"], self.click_labels(batch), outputs["k"],
                              config, mask=batch["mask"])
         total = terms.pop("loss_total")
-        return total, {k: float(v) for k, v in terms.items()}
+        return total, {k: float(v.detach()) for k, v in terms.items()}
 
     def scores(self, outputs, batch):
         """Official inference inputs: min-max normalised suppressed CAS, softmax of the

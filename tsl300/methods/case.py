@@ -348,7 +348,7 @@ class CASE(Method):
         res = case_losses(outputs, batch["video_labels"], self.cls_gt, self.loss_cfg, batch["mask"])
         if self.training:  # the trainer's state: only training iterations update it
             self.cls_gt.copy_(res["cls_gt"])
-        terms = {k: float(res[k]) for k in ("vid_loss", "att_loss_flow", "att_loss_rgb",
+        terms = {k: float(res[k].detach()) for k in ("vid_loss", "att_loss_flow", "att_loss_rgb",
                                             "clu_loss", "cls_loss")}
         return res["total_loss"], terms
 

@@ -469,7 +469,7 @@ class CO2Net(Method):
                               CO2LossWeights(cfg.alpha1, cfg.alpha2, cfg.alpha3, cfg.alpha4),
                               pairs, outputs["mask"], cfg.margin)
         total = terms.pop("total")
-        return total, {k: float(v) for k, v in terms.items()}
+        return total, {k: float(v.detach()) for k, v in terms.items()}
 
     def scores(self, outputs, batch):
         """For the shared pipeline: ``cas`` = softmax class probabilities times attention."""

@@ -11,12 +11,13 @@ arrays have C+1 columns with the background LAST. Official quirks kept by defaul
 - only the last labelled class with at least two action segments counts in the feature
   contrast; ``loss_score = (loss_score_act + loss_score_bkg) ** 2``;
 - the outer windows of the OIC truncate with ``int()``, so they are asymmetric;
-- at inference CAS-pool proposals are scored on the thresholded CAS, a run made only of
-  upsampled index 0 gives no proposal, and hard NMS adds "+1" to lengths in seconds.
+- at inference (the shared :mod:`tsl300.postprocess` with LACP's constants) CAS-pool
+  proposals are scored on the thresholded CAS, a run made only of upsampled index 0 gives no
+  proposal, and hard NMS adds "+1" to lengths in seconds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,6 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tsl300 import timegrid
+from tsl300.errors import RecipeError
+from tsl300.methods.base import Method
+from tsl300.methods.registry import ModelSpec, register_method
+from tsl300.models.encoders import build_encoder
 from tsl300.models.layers import masked_time_mean, masked_topk_mean, topk_counts
 
 # --------------------------------------------------------------------------------------------
@@ -436,7 +441,8 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
     loss_vid = F.binary_cross_entropy(vid_score, label)
     P = torch.cat([point_anno, point_anno.new_zeros(T, 1)], dim=1)
     w = P.max(dim=1).values
-    loss_frame = (focal_bce(cas_sigmoid_fuse, P).sum(dim=1) * w).sum() / w.sum()
+    loss_frame = ((focal_bce(cas_sigmoid_fuse, P).sum(dim=1) * w).sum() / w.sum()
+                  if w.sum() > 0 else zero)  # official: NaN for a video without points
     _, bkg_seed = select_seed(cas_sigmoid_fuse[:, -1].detach().cpu().numpy(), P.cpu().numpy(),
                               config.act_thresh, config.bkg_thresh)
     bkg_w = torch.as_tensor(bkg_seed, dtype=cas_sigmoid_fuse.dtype, device=cas_sigmoid_fuse.device)
@@ -496,3 +502,123 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
             "loss_score": loss_score, "loss_feat": loss_feat, "loss_total": total}
 
 
+# --------------------------------------------------------------------------------------------
+# The recipe's Method (inference: the shared post-processing with LACP's constants, set in the
+# recipe's ``postprocess`` section; it reproduces the official ``test()`` golden cases)
+
+
+@dataclass
+class LACPModel:
+    """Network and search options; defaults are the official THUMOS14 values."""
+
+    visual: str = "rgb"
+    audio: str = "logmfcc"            # "" for visual only
+    audio_dim: int = 1024             # audio encoder width; input = visual + audio (official 2048)
+    audio_time_groups: int = 8
+    audio_dropout: float = 0.2
+    dropout: float = 0.7
+    r_act: int = 8
+    search_freq: int = 10             # optimal sequence search every this many steps; 0: never
+    budget: int = 25
+    prune_thresh: float = 0.1
+    search_lambda: float = 0.25
+
+
+def points_matrix(points: np.ndarray, T: int, num_classes: int) -> np.ndarray:
+    """(T, C) 0/1 point annotations from ``[snippet, class]`` rows."""
+    anno = np.zeros((T, num_classes), np.float32)
+    pts = np.asarray(points, np.int64).reshape(-1, 2)
+    pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < T)]
+    anno[pts[:, 0], pts[:, 1]] = 1.0
+    return anno
+
+
+@register_method("lacp")
+class LACP(Method):
+    """LACP on the shared batch layout: visual and encoded audio concatenated (early fusion)."""
+
+    ModelConfig = LACPModel
+    LossConfig = LACPLossConfig
+    supervision = "point"
+
+    def __init__(self, model: LACPModel, loss: LACPLossConfig, spec: ModelSpec):
+        super().__init__()
+        mods = [m for m in (model.visual, model.audio) if m]
+        for mod in mods:
+            if mod not in spec.modality_shapes:
+                raise RecipeError(f"lacp needs modality {mod!r}; the data has {sorted(spec.modality_shapes)}")
+        visual_shape = tuple(spec.modality_shapes[model.visual])
+        if len(visual_shape) != 1:
+            raise RecipeError(f"lacp: {model.visual!r} must be a vector per snippet, got {visual_shape}")
+        if len(loss.lambdas) != 5:
+            raise RecipeError(f"lacp: loss.lambdas needs 5 numbers, got {loss.lambdas!r}")
+        self.cfg, self.loss_cfg, self.spec = model, loss, spec
+        self.audio_encoder = (build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim,
+                                            model.audio_dropout, model.audio_time_groups)
+                              if model.audio else None)
+        in_dim = visual_shape[0] + (model.audio_dim if model.audio else 0)
+        self.net = LACPNetwork(in_dim, spec.num_classes, model.dropout, model.r_act)
+        self.dense: dict[str, np.ndarray] = {}  # vid -> (T, C) pseudo labels of the last search
+        self.rng = np.random.RandomState(0)     # feature sampling (official: numpy's global RNG)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        mask = batch["mask"]
+        x = batch["features"][self.cfg.visual].float()
+        if self.audio_encoder is not None:
+            audio = self.audio_encoder(batch["features"][self.cfg.audio].float(), mask)
+            x = torch.cat([x, audio.transpose(1, 2)], dim=-1)
+        labels = batch["video_labels"].to(x) if self.training else None
+        return {**self.net(x, labels, mask), "mask": mask}
+
+    def compute_loss(self, outputs, batch, step):
+        """``Total_loss`` per video (the official trainer forwards one video at a time), averaged."""
+        C = self.spec.num_classes
+        totals, logs = [], {}
+        for b, vid in enumerate(batch["vids"]):
+            n = int(batch["lengths"][b])
+            anno = torch.from_numpy(points_matrix(batch["points"][b], n, C)).to(outputs["features"])
+            dense = self.dense.get(vid)
+            terms = lacp_video_loss(outputs["vid_score"][b], outputs["cas_sigmoid_fuse"][b, :n],
+                                    outputs["features"][b, :n], batch["video_labels"][b].to(anno), anno,
+                                    dense if dense is not None and len(dense) == n else None,
+                                    self.rng, self.loss_cfg)
+            totals.append(terms["loss_total"])
+            for k, v in terms.items():
+                logs[k] = logs.get(k, 0.0) + float(v) / len(batch["vids"])
+        return torch.stack(totals).mean(), logs
+
+    def on_step_end(self, step: int, trainer: Any) -> None:
+        if self.cfg.search_freq and (step + 1) % self.cfg.search_freq == 0:
+            self.search(trainer.train_videos, trainer.modalities, trainer.spec.classes,
+                        batch_size=trainer.recipe.batch_size)
+
+    @torch.no_grad()
+    def search(self, videos, modalities, classes, batch_size: int = 16) -> float:
+        """Optimal sequence search over ``videos`` in eval mode; stores the dense pseudo labels.
+        Returns the mean sequence score."""
+        from tsl300.engine.batching import collate, sequential_batches
+
+        was_training = self.training
+        self.eval()
+        scores = []
+        device = next(self.parameters()).device
+        try:
+            for group in sequential_batches(videos, batch_size):
+                batch = collate(group, modalities, classes, device)
+                cas = self(batch)["cas_sigmoid_fuse"].cpu().numpy()
+                for b, video in enumerate(group):
+                    n = video.num_snippets
+                    if not len(video.points):
+                        continue
+                    pseudo, score, _ = optimal_sequence_search(
+                        cas[b, :n], points_matrix(video.points, n, len(classes)), self.cfg.budget,
+                        self.cfg.prune_thresh, self.cfg.search_lambda)
+                    self.dense[video.vid] = pseudo
+                    scores.append(score)
+        finally:
+            self.train(was_training)
+        return float(np.mean(scores)) if scores else 0.0
+
+    def scores(self, outputs, batch):
+        probs = outputs["cas_sigmoid_fuse"]
+        return {"cas": probs[..., :-1], "video_scores": outputs["vid_score"], "actionness": 1 - probs[..., -1]}

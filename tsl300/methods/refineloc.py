@@ -179,7 +179,8 @@ def video_probabilities(cas: np.ndarray, attention: np.ndarray
     """Per-snippet class probabilities p (T, C), attention score a (T,) and video score v (C)."""
     p = _softmax(cas, axis=-1)
     if attention.shape[-1] == 1:
-        a = 1.0 / (1.0 + np.exp(-attention[:, 0]))
+        with np.errstate(over="ignore"):  # the official 1 / (1 + exp(-x)): exp overflow -> 0
+            a = 1.0 / (1.0 + np.exp(-attention[:, 0]))
         alpha = _softmax(attention[:, 0], axis=0)
     else:
         a = _softmax(attention, axis=-1)[:, 1]
@@ -458,7 +459,7 @@ class RefineLoc(Method):
                                                    c.alpha_pseudo_gt, c.weighted_pseudo_gt),
                                mask=batch["mask"])
         total = terms.pop("loss")
-        return total, {k: float(v) for k, v in terms.items()}
+        return total, {k: float(v.detach()) for k, v in terms.items()}
 
     def scores(self, outputs, batch):
         """Softmax CAS, attention-weighted video score and the attention score as actionness

@@ -22,6 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tsl300 import timegrid
+from tsl300.data.types import Segment
+from tsl300.errors import RecipeError
+from tsl300.methods.base import Method
+from tsl300.methods.registry import ModelSpec, register_method
+from tsl300.models.encoders import build_encoder
+
 STREAMS = ("f", "r", "final")
 """Official stream keys: ``f`` flow (here audio), ``r`` RGB (here visual), ``final`` fused."""
 
@@ -63,10 +70,19 @@ class SFNetNetwork(nn.Module):
         self.mul_f = nn.Parameter(torch.ones(num_classes + 1))
         self.att_r = nn.Parameter(torch.zeros(1))
         self.att_f = nn.Parameter(torch.zeros(1))
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Xavier-uniform weights, zero biases, fusion weights 1 and actionness scalars 0."""
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Conv1d)):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
+        self.mul_r.fill_(1.0)
+        self.mul_f.fill_(1.0)
+        self.att_r.zero_()
+        self.att_f.zero_()
 
     def forward(self, visual: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         logits_r, att_r = self.stream_r(visual)
@@ -112,7 +128,7 @@ def label_rows(labels_per_snippet: Sequence[Sequence[int]], num_classes: int) ->
     """Mean one-hot rows with a background column 0 (a two-class snippet gets 0.5 / 0.5)."""
     rows = np.zeros((len(labels_per_snippet), num_classes + 1), np.float32)
     for n, classes in enumerate(labels_per_snippet):
-        rows[n, np.asarray(classes, np.int64) + 1] += 1.0
+        np.add.at(rows[n], np.asarray(classes, np.int64) + 1, 1.0)
         rows[n] /= len(classes)
     return rows
 
@@ -374,3 +390,211 @@ def official_fps_sequence(fps_entries: Sequence[float | None], default: float = 
         current = current if fps is None else float(fps)
         out.append(current)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The recipe's Method
+
+
+@dataclass
+class SFNetModel:
+    """Network, crop schedule, expansion and inference options (official defaults)."""
+
+    visual: str = "rgb"               # official RGB stream
+    audio: str = "logmfcc"            # official flow stream
+    audio_dim: int = 1024             # audio encoder width (the official flow width)
+    audio_time_groups: int = 8
+    audio_dropout: float = 0.2
+    hidden: int = 0                   # 0: the stream's input width (official)
+    dropout: float = 0.7
+    t_max: int = 750                  # training crop; 0: whole videos
+    t_max_long: int = 2800            # crop on even iterations after the first (official)
+    expand_step: int = 2000           # one expansion pass after this many steps; 0: never
+    expand_radius: int = 3
+    expand_pv: float = 0.95
+    reinit_after_expand: bool = True  # official: model and optimizer re-initialised
+    act_weight: float = 2.0           # inference: score = tcam + act_weight * actionness logit
+    adjust_mean: float = 1.0
+    min_segment: int = 2
+    score_divisor: float = 100.0
+
+
+@dataclass
+class SFNetLoss:
+    tm: float = 7
+    alpha: float = 1.0
+    beta: float = 1.0
+    act_loss_added_if_over: float = 0.1
+    actionness_sort_quirk: bool = True
+
+
+def crop_starts(lengths: torch.Tensor, t_max: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Official crop start per video: ``randint(T - t_max)`` (upper bound excluded) when longer."""
+    span = (lengths - t_max).clamp_min(0)
+    draw = torch.rand(lengths.shape, generator=generator, dtype=torch.float64)
+    return torch.where(span > 0, torch.floor(draw * span.to(torch.float64)).long(),
+                       torch.zeros_like(lengths))
+
+
+def _crop(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, T, ...) -> (B, length, ...) windows from ``starts`` (indices clamped at the end)."""
+    idx = (starts[:, None] + torch.arange(length, device=x.device)[None, :]).clamp_max(x.shape[1] - 1)
+    shape = idx.shape + (1,) * (x.dim() - 2)
+    return torch.gather(x, 1, idx.reshape(shape).expand(-1, -1, *x.shape[2:]))
+
+
+def labels_from_points(points: np.ndarray) -> dict[int, list[int]]:
+    """``{snippet: [class, ...]}`` from ``[snippet, class]`` rows."""
+    out: dict[int, list[int]] = {}
+    for t, c in np.asarray(points, np.int64).reshape(-1, 2):
+        out.setdefault(int(t), []).append(int(c))
+    return out
+
+
+@register_method("sfnet")
+class SFNet(Method):
+    """SF-Net on the shared batch layout: visual as the RGB stream, encoded audio as flow."""
+
+    ModelConfig = SFNetModel
+    LossConfig = SFNetLoss
+    supervision = "point"
+
+    def __init__(self, model: SFNetModel, loss: SFNetLoss, spec: ModelSpec):
+        super().__init__()
+        for mod in (model.visual, model.audio):
+            if mod not in spec.modality_shapes:
+                raise RecipeError(f"sfnet needs modality {mod!r}; the data has {sorted(spec.modality_shapes)}")
+        visual_shape = tuple(spec.modality_shapes[model.visual])
+        if len(visual_shape) != 1:
+            raise RecipeError(f"sfnet: {model.visual!r} must be a vector per snippet, got {visual_shape}")
+        self.cfg, self.loss_cfg, self.spec = model, loss, spec
+        self.audio_encoder = build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim,
+                                           model.audio_dropout, model.audio_time_groups)
+        self.net = SFNetNetwork(visual_shape[0], model.audio_dim, spec.num_classes,
+                                model.hidden or None, model.dropout)
+        self.expanded: dict[str, dict[int, list[int]]] = {}
+        self.steps_done = 0
+
+    def _crop_length(self) -> int:
+        if not self.cfg.t_max:
+            return 0
+        step = self.steps_done + 1  # official iterations count from 1
+        return self.cfg.t_max_long if step > 1 and step % 2 == 0 else self.cfg.t_max
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        visual = batch["features"][self.cfg.visual].float()
+        audio = batch["features"][self.cfg.audio].float()
+        lengths = batch["lengths"].to(visual.device)
+        starts = torch.zeros_like(lengths)
+        t_max = self._crop_length() if self.training else 0
+        if t_max and int(lengths.max()) > t_max:
+            starts = crop_starts(lengths.cpu(), t_max).to(lengths.device)
+            lengths = lengths.clamp_max(t_max)
+            length = int(lengths.max())
+            visual, audio = _crop(visual, starts, length), _crop(audio, starts, length)
+        mask = torch.arange(visual.shape[1], device=visual.device)[None, :] < lengths[:, None]
+        visual = visual * mask[..., None]
+        out = self.net(visual, self.audio_encoder(audio, mask).transpose(1, 2))
+        return {**out, "mask": mask, "lengths": lengths, "crop_start": starts}
+
+    def frame_labels(self, batch: dict[str, Any], b: int) -> dict[int, list[int]]:
+        """Labelled snippets of video ``b`` (after expansion when it has run), full-video indices."""
+        vid = batch["vids"][b]
+        return self.expanded[vid] if vid in self.expanded else labels_from_points(batch["points"][b])
+
+    def compute_loss(self, outputs, batch, step):
+        C = self.spec.num_classes
+        rows, seq_len, frame_ids, label_blocks, vlabels = [], [], [], [], []
+        for b in range(len(batch["vids"])):
+            start, n = int(outputs["crop_start"][b]), int(outputs["lengths"][b])
+            labels = {t - start: c for t, c in self.frame_labels(batch, b).items() if start <= t < start + n}
+            if not labels:  # the official sampler skips a video with no label in its crop
+                continue
+            ids = sorted(labels)
+            block = label_rows([labels[t] for t in ids], C)
+            rows.append(b)
+            seq_len.append(n)
+            frame_ids.append(ids)
+            label_blocks.append(block)
+            vlabels.append((block.sum(axis=0) > 0).astype(np.float32))
+        ref = outputs["tcam"]
+        if not rows:
+            zero = ref.sum() * 0
+            return zero, {"video_loss": 0.0, "frame_loss": 0.0, "act_loss": 0.0}
+        index = torch.as_tensor(rows, device=ref.device)
+        picked = {k: outputs[k].index_select(0, index) for k in
+                  ("logits_f", "logits_r", "tcam", "att_logits_f", "att_logits_r", "att_logits")}
+        got = sfnet_losses(picked, seq_len, frame_ids,
+                           torch.from_numpy(np.concatenate(label_blocks)).to(ref),
+                           torch.from_numpy(np.stack(vlabels)).to(ref),
+                           background_quota([len(i) for i in frame_ids], seq_len, self.loss_cfg.tm),
+                           SFNetLossConfig(self.loss_cfg.tm, self.loss_cfg.alpha, self.loss_cfg.beta,
+                                           self.loss_cfg.act_loss_added_if_over,
+                                           self.loss_cfg.actionness_sort_quirk))
+        logged = {k: float(got[k].detach()) for k in ("video_loss", "frame_loss", "act_loss")}
+        return got["total"], {**logged, "act_loss_added": float(got["act_loss_added"])}
+
+    # ------------------------------------------------------------------ expansion
+
+    def on_step_end(self, step: int, trainer: Any) -> None:
+        self.steps_done = step + 1
+        if self.cfg.expand_step and self.steps_done == self.cfg.expand_step:
+            self.expand(trainer.train_videos, trainer.modalities, trainer.spec.classes,
+                        batch_size=trainer.recipe.batch_size)
+            if self.cfg.reinit_after_expand:
+                self.reset_parameters()
+                trainer.optimizer.state.clear()
+
+    @torch.no_grad()
+    def expand(self, videos, modalities, classes, batch_size: int = 16) -> int:
+        """One official expansion pass over ``videos`` (eval mode); returns snippets gained."""
+        from tsl300.engine.batching import collate, sequential_batches
+
+        was_training = self.training
+        self.eval()
+        gained = 0
+        device = next(self.parameters()).device
+        try:
+            for group in sequential_batches(videos, batch_size):
+                batch = collate(group, modalities, classes, device)
+                tcam = self(batch)["tcam"].cpu().numpy()
+                for b, video in enumerate(group):
+                    start = labels_from_points(video.points)
+                    done = expand_frame_labels(tcam[b, :video.num_snippets], start,
+                                               self.cfg.expand_radius, self.cfg.expand_pv)
+                    gained += len(done) - len(start)
+                    self.expanded[video.vid] = done
+        finally:
+            self.train(was_training)
+        return gained
+
+    def reset_parameters(self) -> None:
+        """Fresh weights, as the official re-initialisation after the expansion."""
+        for module in self.audio_encoder.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        self.net.init_weights()
+
+    # ------------------------------------------------------------------ inference
+
+    def scores(self, outputs, batch):
+        probs = F.softmax(outputs["tcam"], dim=-1)[..., 1:]
+        return {"cas": probs, "actionness": torch.sigmoid(outputs["att_logits"][..., 0]),
+                "video_scores": torch.from_numpy(np.stack([
+                    sfnet_video_class_scores({k: outputs[k][b, :n].detach().cpu().numpy()
+                                              for k in ("logits_f", "logits_r", "tcam")}) / 3
+                    for b, n in enumerate(outputs["lengths"].tolist())]))}
+
+    def segments(self, outputs, batch, params=None) -> dict[str, list[Segment]]:
+        """The official ``generate_segment`` per video (no NMS), in seconds on its own grid."""
+        out = {}
+        for b, vid in enumerate(batch["vids"]):
+            n, fps = int(outputs["lengths"][b]), float(batch["fps"][b])
+            found = sfnet_generate_segments(outputs["tcam"][b, :n].detach().cpu().numpy(),
+                                            outputs["att_logits"][b, :n].detach().cpu().numpy(),
+                                            self.cfg.act_weight, self.cfg.adjust_mean, self.cfg.min_segment)
+            out[vid] = [Segment(start=float(timegrid.snippet_start(s, fps)),
+                                end=float(timegrid.snippet_start(e, fps)),
+                                label=self.spec.classes[c], score=agg / self.cfg.score_divisor)
+                        for c, s, e, agg in found["segments"]]
+        return out

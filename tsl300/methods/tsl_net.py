@@ -49,6 +49,7 @@ class TSLNetParams:
     audio_chunk: int = 600
     max_positions: int = 4000
     use_positional_encoding: bool = True
+    audio_cnn_batch: int = 1024          # eval-mode memory bound; results do not depend on it
     lambdas: tuple[float, float, float, float] = (2.0, 1.0, 0.5, 1.0)
     point_on: float = 0.9                # label smoothing at point snippets
     point_off: float = 0.1
@@ -122,7 +123,8 @@ class TSLNetMethod(Method):
             audio_dim=p.audio_dim, visual_aligned_dim=p.visual_aligned_dim, fused_dim=p.fused_dim,
             num_classes=num_classes, r_act=p.r_act, min_k=p.min_k, dropout=p.dropout,
             reverse_layers=p.reverse_layers, audio_chunk=p.audio_chunk,
-            max_positions=p.max_positions, use_positional_encoding=p.use_positional_encoding))
+            max_positions=p.max_positions, use_positional_encoding=p.use_positional_encoding,
+            audio_cnn_batch=p.audio_cnn_batch))
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         feats = batch["features"]

@@ -45,6 +45,7 @@ class TSLNetConfig:
     audio_chunk: int = 600         # snippets per audio CNN chunk (neighbour wrap + BN batch)
     max_positions: int = 4000      # rows of the positional table (longer videos are an error)
     use_positional_encoding: bool = True
+    audio_cnn_batch: int = 1024    # eval mode: audio images per CNN call (memory bound only)
 
 
 def _audio_cnn(frames: int, bins: int, width: int = 512) -> nn.Sequential:
@@ -118,11 +119,16 @@ class TSLNet(nn.Module):
         chunks_per_video = (T + cfg.audio_chunk - 1) // cfg.audio_chunk
         group = b_idx * chunks_per_video + t_idx // cfg.audio_chunk
         _, group = torch.unique(group, sorted=True, return_inverse=True)
-        h = images[b_idx, t_idx][:, None]  # (N, 1, 3H, W)
-        for layer in self.a_extractor:
-            h = layer(h, group) if isinstance(layer, GroupBatchNorm2d) else layer(h)
-        feats = audio.new_zeros(B, T, h.shape[1])
-        feats[b_idx, t_idx] = h.flatten(1)
+        feats = audio.new_zeros(B, T, cfg.audio_dim)
+        # Training needs each BN group whole; in eval mode (running statistics) slices of
+        # images give identical results and bound the activation memory.
+        step = len(b_idx) if self.training else max(1, cfg.audio_cnn_batch)
+        for lo in range(0, len(b_idx), max(step, 1)):
+            sl = slice(lo, lo + step)
+            h = images[b_idx[sl], t_idx[sl]][:, None]  # (n, 1, 3H, W)
+            for layer in self.a_extractor:
+                h = layer(h, group[sl]) if isinstance(layer, GroupBatchNorm2d) else layer(h)
+            feats[b_idx[sl], t_idx[sl]] = h.flatten(1)
         return feats
 
     def encode_visual(self, visual: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

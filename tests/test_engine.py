@@ -1,0 +1,258 @@
+"""Engine: padded batches and masks, checkpoints (safetensors, no pickle), seeded training."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from tiny_tsl300 import make_videos
+from tsl300.engine.batching import collate, crop_video, label_distribution
+from tsl300.engine.checkpoint import load_checkpoint, save_checkpoint
+from tsl300.engine.trainer import Trainer, TrainingDiverged, split_validation
+from tsl300.errors import CheckpointError
+from tsl300.methods.base import Method
+from tsl300.methods.registry import ModelSpec, build_method, register_method
+from tsl300.recipes import recipe_from_dict
+
+MODALITIES = ["rgb", "logmfcc"]
+CLASSES = ("n", "p")
+SMALL_MODEL = {"hidden": 32, "attention_hidden": 16, "fusion_hidden": 32}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models are fastest (and most reproducible) on one thread on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def videos():
+    return make_videos(n_train=12, n_test=4, seed=3, rgb_dim=16, t_range=(24, 48))
+
+
+def spec_of(videos) -> ModelSpec:
+    return ModelSpec({m: tuple(videos[0].features[m].shape[1:]) for m in MODALITIES}, CLASSES)
+
+
+def flagship_recipe(**over):
+    data = {"method": "flagship", "seed": 5, "batch_size": 4, "model": dict(SMALL_MODEL),
+            "optimizer": {"name": "adamw", "lr": 3e-3}, "schedule": {"steps": 6, "log_every": 2},
+            "data": {"modalities": MODALITIES}}
+    for key, value in over.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return recipe_from_dict(data, "test")
+
+
+# ---------------------------------------------------------------------------- batching
+
+
+def test_collate_pads_and_masks(videos):
+    batch = collate(videos[:3], MODALITIES, CLASSES)
+    lengths = [v.num_snippets for v in videos[:3]]
+    assert batch["features"]["rgb"].shape == (3, max(lengths), 16)
+    assert batch["features"]["logmfcc"].shape == (3, max(lengths), 32, 60)
+    assert batch["mask"].sum(dim=1).tolist() == lengths
+    for i, n in enumerate(lengths):
+        assert torch.equal(batch["features"]["rgb"][i, :n], torch.from_numpy(videos[i].features["rgb"]))
+        assert batch["features"]["rgb"][i, n:].abs().sum() == 0
+    counts = np.bincount(videos[0].points[:, 1], minlength=2)
+    assert np.allclose(batch["label_distribution"][0].numpy(), counts / counts.sum())
+    assert batch["video_labels"][0].tolist() == [float(c > 0) for c in counts]
+    assert all(batch["modality_mask"][m].all() for m in MODALITIES)
+
+
+def test_label_distribution_without_points_is_zero():
+    assert label_distribution(np.zeros((0, 2), np.int64), 2).tolist() == [0.0, 0.0]
+
+
+def test_crop_shifts_and_drops_points(videos):
+    video = next(v for v in videos if len(v.points) >= 2)
+    start = int(video.points[1, 0])
+    cropped = crop_video(video, start, 10)
+    assert cropped.num_snippets == 10
+    assert cropped.points[0, 0] == 0 and cropped.points[0, 1] == video.points[1, 1]
+    assert (cropped.points[:, 0] < 10).all()
+
+
+def test_padded_batch_equals_single_video_forward(videos):
+    """Eval mode: the padded batch gives each video exactly its lone-video outputs."""
+    torch.manual_seed(0)
+    method = build_method(flagship_recipe(), spec_of(videos)).eval()
+    chosen = [videos[0], videos[1], videos[2]]
+    chosen[1].missing = ("logmfcc",)  # a video without audio is masked, not an error
+    try:
+        with torch.no_grad():
+            batch = collate(chosen, MODALITIES, CLASSES)
+            together = method.scores(method(batch), batch)
+            for i, video in enumerate(chosen):
+                single = collate([video], MODALITIES, CLASSES)
+                alone = method.scores(method(single), single)
+                n = video.num_snippets
+                assert torch.allclose(together["cas"][i, :n], alone["cas"][0], atol=1e-5)
+                assert torch.allclose(together["actionness"][i, :n], alone["actionness"][0], atol=1e-5)
+                assert torch.allclose(together["video_scores"][i], alone["video_scores"][0], atol=1e-5)
+    finally:
+        chosen[1].missing = ()
+    assert not batch["modality_mask"]["logmfcc"][1]
+
+
+def test_missing_modality_changes_only_that_video(videos):
+    torch.manual_seed(0)
+    method = build_method(flagship_recipe(), spec_of(videos)).eval()
+    with torch.no_grad():
+        batch = collate(videos[:2], MODALITIES, CLASSES)
+        full = method.scores(method(batch), batch)["cas"]
+        batch["modality_mask"]["logmfcc"][0] = False
+        masked = method.scores(method(batch), batch)["cas"]
+    n1 = videos[1].num_snippets
+    assert not torch.allclose(full[0], masked[0])
+    assert torch.allclose(full[1, :n1], masked[1, :n1])
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip_with_optimizer(tmp_path, videos):
+    method = build_method(flagship_recipe(), spec_of(videos))
+    optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3)
+    batch = collate(videos[:2], MODALITIES, CLASSES)
+    loss, _ = method.compute_loss(method(batch), batch, 0)
+    loss.backward()
+    optimizer.step()
+    save_checkpoint(tmp_path / "ck", method, {"step": 3, "classes": list(CLASSES)}, optimizer)
+    assert (tmp_path / "ck.safetensors").exists() and (tmp_path / "ck.optim.safetensors").exists()
+    sidecar = json.loads((tmp_path / "ck.json").read_text())
+    assert sidecar["step"] == 3 and sidecar["format"] == "tsl300-checkpoint/1" and "tsl300_version" in sidecar
+    ckpt = load_checkpoint(tmp_path / "ck.safetensors", with_optimizer=True)
+    for key, value in method.state_dict().items():
+        assert torch.equal(ckpt.state_dict[key], value)
+    restored = torch.optim.AdamW(method.parameters(), lr=1e-3)
+    restored.load_state_dict(ckpt.optimizer_state)
+    first = next(iter(optimizer.state.values()))
+    again = next(iter(restored.state.values()))
+    assert torch.equal(first["exp_avg"], again["exp_avg"]) and float(first["step"]) == float(again["step"])
+
+
+def test_pickle_checkpoint_is_refused(tmp_path, videos):
+    method = build_method(flagship_recipe(), spec_of(videos))
+    disguised = tmp_path / "model.safetensors"
+    torch.save(method.state_dict(), disguised)  # torch.save zip archive named like ours
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(disguised)
+    plain = tmp_path / "model_seed_123.pkl"
+    plain.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(plain)
+
+
+def test_non_finite_weights_are_not_saved(tmp_path, videos):
+    method = build_method(flagship_recipe(), spec_of(videos))
+    with torch.no_grad():
+        next(method.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="non-finite"):
+        save_checkpoint(tmp_path / "bad", method, {})
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def train(videos, run_dir, **over):
+    recipe = flagship_recipe(**over)
+    trainer = Trainer(recipe, videos, spec_of(videos), run_dir, progress=False, tensorboard=False)
+    return trainer, trainer.fit()
+
+
+def test_seeded_runs_give_identical_weights(tmp_path, videos):
+    train_videos = [v for v in videos if v.subset == "train"]
+    a, _ = train(train_videos, tmp_path / "a")
+    b, _ = train(train_videos, tmp_path / "b")
+    c, _ = train(train_videos, tmp_path / "c", seed=6)
+    sa, sb, sc = a.method.state_dict(), b.method.state_dict(), c.method.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_resume_continues_exactly(tmp_path, videos):
+    train_videos = [v for v in videos if v.subset == "train"]
+    straight, _ = train(train_videos, tmp_path / "straight", schedule={"steps": 6, "checkpoint_every": 3})
+    part, _ = train(train_videos, tmp_path / "part", schedule={"steps": 3})
+    resumed = Trainer(flagship_recipe(), train_videos, spec_of(train_videos), tmp_path / "part",
+                      progress=False, tensorboard=False)
+    resumed.fit(resume=True)
+    sa, sb = straight.method.state_dict(), resumed.method.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+    rows = (tmp_path / "part" / "train_log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,loss") and [r.split(",")[0] for r in rows[1:]] == ["2", "3", "4", "6"]
+
+
+def test_training_reduces_the_loss(tmp_path, videos):
+    train_videos = [v for v in videos if v.subset == "train"]
+    recipe = flagship_recipe(schedule={"steps": 30})
+    trainer = Trainer(recipe, train_videos, spec_of(train_videos), tmp_path, progress=False, tensorboard=False)
+
+    def full_loss():
+        trainer.method.eval()
+        with torch.no_grad():
+            batch = collate(train_videos, MODALITIES, CLASSES)
+            return float(trainer.method.compute_loss(trainer.method(batch), batch, 0)[0])
+
+    before = full_loss()
+    trainer.fit()
+    after = full_loss()
+    assert after < 0.8 * before, (before, after)
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "recipe.yaml").exists()
+
+
+@register_method("test_diverging")
+class DivergingMethod(Method):
+    """Loss becomes NaN at step 2."""
+
+    def __init__(self, model, loss, spec):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, batch):
+        return {"x": self.weight * batch["features"]["rgb"].mean()}
+
+    def compute_loss(self, outputs, batch, step):
+        loss = outputs["x"] ** 2 if step < 2 else outputs["x"] * float("nan")
+        return loss, {"x": float(outputs["x"])}
+
+
+def test_divergence_stops_with_message_and_no_nan_checkpoint(tmp_path, videos):
+    train_videos = [v for v in videos if v.subset == "train"]
+    recipe = recipe_from_dict({"method": "test_diverging", "batch_size": 2,
+                               "data": {"modalities": ["rgb"]},
+                               "schedule": {"steps": 5, "checkpoint_every": 1}}, "test")
+    trainer = Trainer(recipe, train_videos, ModelSpec({"rgb": (16,)}, CLASSES), tmp_path,
+                      progress=False, tensorboard=False)
+    with pytest.raises(TrainingDiverged, match="step 2"):
+        trainer.fit()
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert ckpt.meta["step"] == 2 and torch.isfinite(ckpt.state_dict["weight"]).all()
+
+
+def test_validation_split_is_seeded_and_disjoint(videos):
+    fit_a, val_a = split_validation(videos, 0.25, seed=1)
+    fit_b, val_b = split_validation(videos, 0.25, seed=1)
+    _, val_c = split_validation(videos, 0.25, seed=2)
+    assert (fit_a, val_a) == (fit_b, val_b) and val_a != val_c
+    assert len(val_a) == 4 and not set(fit_a) & set(val_a) and len(fit_a) + len(val_a) == len(videos)
+
+
+def test_select_val_keeps_best_checkpoint(tmp_path, videos):
+    train_videos = [v for v in videos if v.subset == "train"]
+    trainer, result = train(train_videos, tmp_path, select="val",
+                            schedule={"steps": 6, "eval_every": 2}, data={"val_fraction": 0.25})
+    assert len(trainer.val_videos) == 3 and len(trainer.train_videos) == 9
+    assert [row["step"] for row in result.history] == [2, 4, 6]
+    best = max(result.history, key=lambda r: r["selection_metric"])
+    assert result.selected_step == best["step"]
+    assert load_checkpoint(tmp_path / "model").meta["step"] == best["step"]
