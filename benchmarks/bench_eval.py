@@ -60,6 +60,7 @@ def _matcher(python_loop: bool):
     def match(ranked, gt_of_video, thresholds):
         tp = np.zeros((len(thresholds), len(ranked)))
         taken = [set() for _ in thresholds]
+        arrays = {vid: np.asarray(segs) for vid, segs in gt_of_video.items()}
         for i, (_, _, vid, ps, pe) in enumerate(ranked):
             segs = gt_of_video.get(vid)
             if not segs:  # no ground truth of this class in this video: false positive
@@ -70,7 +71,7 @@ def _matcher(python_loop: bool):
                     key=lambda x: (-x[0], -x[1]),
                 )
             else:
-                arr = np.asarray(segs)
+                arr = arrays[vid]
                 tiou = _tiou_numpy(ps, pe, arr[:, 0], arr[:, 1])
                 order = np.argsort(tiou, kind="stable")[::-1]  # ties: later segment first
                 scored = [(tiou[j], j) for j in order]

@@ -106,8 +106,12 @@ def test_baselines_b_backtal_needs_segments_for_clicks():
     video = _video("a", 20, 1)
     video.segments = []
     batch = collate([video], ["rgb", "logmfcc"], ("n", "p"))
-    with pytest.raises(Exception, match="no ground-truth segments"):
+    with pytest.raises(Exception, match="has ground-truth segments"):
         method.compute_loss(method(batch), batch, step=0)
+    # beside a video with segments, a segment-less one is background throughout: one click
+    batch = collate([_video("b", 30, 2), video], ["rgb", "logmfcc"], ("n", "p"))
+    method.compute_loss(method(batch), batch, step=0)
+    assert len(method._clicks["a"]) == 1 and method._clicks["a"][0] != video.points[0, 0]
 
 
 def test_baselines_b_case_state_updates_only_in_training():

@@ -54,16 +54,19 @@ def plot_timeline(result: "LocalizationResult", path: str | os.PathLike,
     for row, (kind, name) in enumerate(lanes):
         y = len(lanes) - 1 - row
         if kind == "detected":
+            # one thin bar per segment, raised by its score, so overlapping proposals stay apart
             for s in (s for s in result.segments if s.label == name):
-                bottom.broken_barh([(s.start, s.duration)], (y + 0.15, 0.7), color=COLORS[name],
-                                   alpha=0.25 + 0.75 * min(max(s.score, 0.0), 1.0))
+                level = min(max(s.score, 0.0), 1.0)
+                bottom.broken_barh([(s.start, s.duration)], (y + 0.08 + 0.76 * level, 0.08),
+                                   color=COLORS[name], alpha=0.45 + 0.55 * level)
         else:
             for start, end, label in gt:
                 if label == name:
                     bottom.broken_barh([(start, end - start)], (y + 0.15, 0.7), facecolor="none",
                                        edgecolor=COLORS[name], hatch="//", lw=1.2)
     bottom.set_yticks([len(lanes) - 1 - r + 0.5 for r in range(len(lanes))])
-    bottom.set_yticklabels([f"{kind} {name}" for kind, name in lanes], fontsize=8)
+    bottom.set_yticklabels([f"{kind} {name}" + (" (height = score)" if kind == "detected" else "")
+                            for kind, name in lanes], fontsize=8)
     bottom.set_ylim(0, len(lanes))
     bottom.set_xlim(0, duration)
     bottom.set_xlabel("time (s)")

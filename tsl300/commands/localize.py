@@ -91,6 +91,7 @@ def run(args) -> int:
             written.append(target)
         if not args.quiet:
             tqdm.write(str(result))
+            sys.stdout.flush()
     bar.close()
 
     ok = len(videos) - len(failures)

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last")
     parser.add_argument("--no-test", action="store_true", help="skip testing on the test split")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--time-limit", type=float, metavar="MINUTES",
+                        help="stop each seed after this many minutes (checkpoint saved, last weights used; "
+                             "the run is marked as stopped early)")
     add_device_arguments(parser)
 
 
@@ -60,14 +63,17 @@ def run(args: argparse.Namespace) -> int:
     test_videos = None
     if not args.no_test or recipe.select == "test":
         test_videos = list(runs.open_split(args.data, "test", recipe, with_points=False))
-    rows, seconds = [], []
+    rows, seconds, steps = [], [], []
     for seed in seeds:
         seeded = runs.with_seed(recipe, seed)
         run_dir = out / f"seed_{seed}" if len(seeds) > 1 else out
         result = runs.train_one(seeded, args.data, run_dir, resume=args.resume, progress=not args.quiet,
-                                train_videos=train_videos, test_videos=test_videos, spec=spec, device=device)
+                                train_videos=train_videos, test_videos=test_videos, spec=spec, device=device,
+                                time_limit_s=args.time_limit * 60 if args.time_limit else None)
         seconds.append(result.seconds)
-        print(f"seed {seed}: trained {result.steps} steps in {result.seconds:.1f} s; "
+        steps.append(result.steps)
+        early = f" (time limit: stopped early, of {seeded.schedule.steps})" if result.steps < seeded.schedule.steps else ""
+        print(f"seed {seed}: trained {result.steps} steps{early} in {result.seconds:.1f} s; "
               f"selected step {result.selected_step} ({runs.SELECTION_NOTE[result.select]}) -> {result.model_path}")
         if args.no_test or not any(v.segments for v in test_videos):
             continue
@@ -80,5 +86,5 @@ def run(args: argparse.Namespace) -> int:
                                                    encoding="utf-8")
     if rows:
         print(runs.format_summary(seeds, rows, recipe.select))
-        runs.write_summary(out / "summary.json", recipe, seeds, rows, seconds)
+        runs.write_summary(out / "summary.json", recipe, seeds, rows, seconds, steps)
     return 0

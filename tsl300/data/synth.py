@@ -279,7 +279,7 @@ def _logmel(rng, ev, scene, arousal, pat, n_mel, cfg):
     T = ev.shape[0]
     bands = pat["cls"].shape[1]
     R = MEL_FRAMES_PER_SNIPPET
-    base = -22.0 - 20.0 * np.linspace(0, 1, bands, dtype=np.float32) + np.float32(rng.normal(0, 4))
+    base = -7.0 - 20.0 * np.linspace(0, 1, bands, dtype=np.float32) + np.float32(rng.normal(0, 4))
     per_snip = (base[None, :] + 2.5 * scene @ pat["basis"] + 3.0 * arousal[:, None] * pat["arousal"][None, :]
                 + cfg.logmel_gain_db * ev.astype(np.float32) @ pat["cls"]).astype(np.float32)  # (T, B)
     rows = max(n_mel, T * R)  # real files have a few frames beyond the last full snippet

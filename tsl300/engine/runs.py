@@ -56,7 +56,7 @@ def check_spec(saved: ModelSpec, dataset, modalities: Sequence[str], where: str)
 def train_one(recipe: Recipe, data: str | Path, run_dir: str | Path, resume: bool = False,
               progress: bool = True, train_videos: Sequence[Video] | None = None,
               test_videos: Sequence[Video] | None = None, spec: ModelSpec | None = None,
-              device: str | torch.device = "cpu") -> TrainResult:
+              device: str | torch.device = "cpu", time_limit_s: float | None = None) -> TrainResult:
     """Train one seed of ``recipe`` on ``data`` into ``run_dir``."""
     if train_videos is None:
         dataset = open_split(data, "train", recipe)
@@ -65,7 +65,7 @@ def train_one(recipe: Recipe, data: str | Path, run_dir: str | Path, resume: boo
     if recipe.select == "test" and test_videos is None:
         test_videos = list(open_split(data, "test", recipe, with_points=False))
     trainer = Trainer(recipe, train_videos, spec, run_dir, test_videos=test_videos, progress=progress,
-                      device=device)
+                      device=device, time_limit_s=time_limit_s)
     return trainer.fit(resume=resume)
 
 
@@ -141,19 +141,22 @@ def format_summary(seeds: Sequence[int], rows: Sequence[dict[str, float]], selec
     for seed, row in zip(seeds, rows):
         lines.append(f"{seed:<8}" + "".join(f"{row[k]:>{width}.2f}" for k in keys))
     stats = summarise(rows)
-    lines.append(f"{'mean':<8}" + "".join(f"{stats[k][0]:>{width}.2f}" for k in keys))
-    lines.append(f"{'std':<8}" + "".join(f"{stats[k][1]:>{width}.2f}" for k in keys))
+    if len(rows) > 1:
+        lines.append(f"{'mean':<8}" + "".join(f"{stats[k][0]:>{width}.2f}" for k in keys))
+        lines.append(f"{'std':<8}" + "".join(f"{stats[k][1]:>{width}.2f}" for k in keys))
     lines.append(f"(percent; model selection: {SELECTION_NOTE[select]}; "
                  f"mean +- sample std over {len(rows)} seed{'s' if len(rows) > 1 else ''})")
     return "\n".join(lines)
 
 
 def write_summary(path: Path, recipe: Recipe, seeds: Sequence[int], rows: Sequence[dict[str, float]],
-                  seconds: Sequence[float]) -> None:
+                  seconds: Sequence[float], steps: Sequence[int] | None = None) -> None:
     stats = summarise(rows)
     data = {"recipe": recipe.name, "method": recipe.method, "select": recipe.select,
             "selection_note": SELECTION_NOTE[recipe.select], "seeds": list(seeds),
-            "per_seed": [dict(r, seed=s, train_seconds=t) for s, r, t in zip(seeds, rows, seconds)],
+            "per_seed": [dict(r, seed=s, train_seconds=t, steps=n)
+                         for s, r, t, n in zip(seeds, rows, seconds, steps or [recipe.schedule.steps] * len(seeds))],
+            "recipe_steps": recipe.schedule.steps,
             "mean": {k: v[0] for k, v in stats.items()}, "std": {k: v[1] for k, v in stats.items()},
             "train_seconds_mean": float(np.mean(seconds))}
     tmp = path.with_name(f".{path.name}.tmp")

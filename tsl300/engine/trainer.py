@@ -90,13 +90,16 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, train_videos: Sequence[Video], spec: ModelSpec, run_dir: str | Path,
                  test_videos: Sequence[Video] | None = None, progress: bool = True,
-                 device: str | torch.device = "cpu", tensorboard: bool = True):
+                 device: str | torch.device = "cpu", tensorboard: bool = True,
+                 time_limit_s: float | None = None):
         self.recipe = recipe
         self.spec = spec
         self.run_dir = Path(run_dir)
         self.device = torch.device(device)
         self.progress = progress
         self.tensorboard = tensorboard
+        self.time_limit_s = time_limit_s
+        self.stopped_early_at: int | None = None
         self.modalities = list(recipe.data.modalities)
         missing = [m for m in self.modalities if m not in spec.modality_shapes]
         if missing:
@@ -147,6 +150,8 @@ class Trainer:
         if with_optimizer and self.device.type == "cuda":
             meta["cuda_rng"] = torch.cuda.get_rng_state(self.device).tolist()
         meta["best"] = {"metric": self.best_metric, "step": self.best_step}
+        if self.stopped_early_at is not None or (self.time_limit_s is not None and step < self.recipe.schedule.steps):
+            meta["stopped_early"] = {"step": step, "of": self.recipe.schedule.steps, "time_limit_s": self.time_limit_s}
         return save_checkpoint(self.run_dir / "checkpoints" / name, self.method, meta,
                                self.optimizer if with_optimizer else None)
 
@@ -257,9 +262,14 @@ class Trainer:
                     if self.best_metric is None or metric > self.best_metric:
                         self.best_metric, self.best_step = metric, done
                         self.save("best", done, metrics, with_optimizer=False)
+                out_of_time = self.time_limit_s is not None and time.perf_counter() - began > self.time_limit_s
                 at_ckpt = (schedule.checkpoint_every and done % schedule.checkpoint_every == 0) or at_eval
-                if at_ckpt or done == schedule.steps:
+                if at_ckpt or done == schedule.steps or out_of_time:
                     self.save("last", done)
+                if out_of_time and done < schedule.steps:
+                    self.stopped_early_at = done
+                    bar.write(f"time limit reached: stopped at step {done} of {schedule.steps}")
+                    break
         finally:
             bar.close()
             train_log.close()
@@ -267,10 +277,11 @@ class Trainer:
             if writer is not None:
                 writer.close()
         chosen = "last" if self.recipe.select == "last" or self.best_step is None else "best"
-        selected_step = schedule.steps if chosen == "last" else int(self.best_step)
+        last_step = self.stopped_early_at or schedule.steps
+        selected_step = last_step if chosen == "last" else int(self.best_step)
         model_path = self._publish(chosen)
         return TrainResult(run_dir=self.run_dir, model_path=model_path, selected_step=selected_step,
-                           select=self.recipe.select, selection_metric=self.best_metric, steps=schedule.steps,
+                           select=self.recipe.select, selection_metric=self.best_metric, steps=last_step,
                            seconds=time.perf_counter() - began, history=history)
 
     def _publish(self, name: str) -> Path:

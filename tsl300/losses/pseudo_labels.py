@@ -70,12 +70,12 @@ def search_pseudo_labels(probs: torch.Tensor, point_targets: torch.Tensor,
     big = float(T)
     first = _region_reduce(torch.where(marked, t_float, big).reshape(-1), idx, size, "amin", big)
     last = _region_reduce(torch.where(marked, t_float, -1.0).reshape(-1), idx, size, "amax", -1.0)
-    m = top[idx].reshape(B, T)
+    m = top.index_select(0, idx).reshape(B, T)
     at_max = valid & (bkg == m)
     argmax = _region_reduce(torch.where(at_max, t_float, big).reshape(-1), idx, size, "amin", big)
 
     def per_frame(stat):
-        return stat[idx].reshape(B, T)
+        return stat.index_select(0, idx).reshape(B, T)
 
     mass = per_frame(n_marks) * m  # = sum of the marked seed values (each equals m)
     first_f, last_f, argmax_f = per_frame(first), per_frame(last), per_frame(argmax)

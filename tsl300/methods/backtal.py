@@ -403,15 +403,11 @@ class BackTAL(Method):
     def clicks_for(self, vid: str, segments: np.ndarray, n_snippets: int, fps: float,
                    points: np.ndarray) -> np.ndarray:
         """The video's simulated clicks, drawn once and cached (an annotation does not change
-        between epochs); the draw depends only on ``click_seed`` and the video id."""
+        between epochs); the draw depends only on ``click_seed`` and the video id. A video
+        without segments is background throughout: one click, away from its points."""
         if vid not in self._clicks:
-            if not len(segments):
-                raise DataError(
-                    f"backtal: training video {vid!r} has no ground-truth segments, so background "
-                    "clicks cannot be simulated; load the train split with its segments "
-                    "(data.loader_options: {gt: videosenti}) and do not crop (data.max_snippets)")
             spans = np.array([timegrid.segment_to_snippets(s, e, fps, n_snippets)
-                              for s, e, _ in segments], dtype=np.int64)
+                              for s, e, _ in segments], dtype=np.int64).reshape(-1, 2)
             rng = np.random.default_rng([self.loss_cfg.click_seed, zlib.crc32(vid.encode())])
             self._clicks[vid] = derive_background_clicks(
                 spans, n_snippets, rng, self.loss_cfg.click_mode,
@@ -419,6 +415,12 @@ class BackTAL(Method):
         return self._clicks[vid]
 
     def click_labels(self, batch: dict[str, Any]) -> torch.Tensor:
+        if not any(len(s) for s in batch["segments"]) and any(v not in self._clicks for v in batch["vids"]):
+            raise DataError(
+                f"backtal: no video of the batch ({', '.join(batch['vids'][:3])}, ...) has "
+                "ground-truth segments, so background clicks cannot be simulated; load the train "
+                "split with its segments (data.loader_options: {gt: videosenti}) and do not crop "
+                "(data.max_snippets)")
         lengths = batch["lengths"].tolist()
         clicks = [self.clicks_for(vid, segs, n, fps, pts) for vid, segs, n, fps, pts in
                   zip(batch["vids"], batch["segments"], lengths, batch["fps"], batch["points"])]

@@ -402,7 +402,7 @@ def sample_segment_feature(features: torch.Tensor, start: int, end_exclusive: in
 def feature_contrast_loss(vectors: torch.Tensor, labels: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
     """``-sum_i l_i log(sum_j l_j S_ji / sum_j S_ji) / sum l``, ``S = exp(cos / tau)``, no diagonal."""
     v = vectors / vectors.norm(dim=1, keepdim=True)
-    sim = torch.exp(v @ v.T / tau) * (1 - torch.eye(len(v), dtype=v.dtype))
+    sim = torch.exp(v @ v.T / tau) * (1 - torch.eye(len(v), dtype=v.dtype, device=v.device))
     scores = (sim * labels[:, None]).sum(dim=0) / sim.sum(dim=0)
     return -(labels * torch.log(scores)).sum() / labels.sum()
 
@@ -472,7 +472,8 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
                     score = oic_inclusive(cas_sigmoid_fuse[:, c], s, e - 1, config.oic_delta)
                     act_terms.append(1 - score)
                     oic_trace.append({"kind": "act", "start": s, "end": e - 1, "score": float(score)})
-            labels_c = torch.tensor([float(k) for k, _, _ in items], dtype=features.dtype)
+            labels_c = torch.tensor([float(k) for k, _, _ in items], dtype=features.dtype,
+                                    device=features.device)
             if labels_c.sum() > 1:
                 feat_terms.append(feature_contrast_loss(torch.stack(vectors), labels_c, config.tau))
         for c in classes:
@@ -584,7 +585,7 @@ class LACP(Method):
                                     self.rng, self.loss_cfg)
             totals.append(terms["loss_total"])
             for k, v in terms.items():
-                logs[k] = logs.get(k, 0.0) + float(v) / len(batch["vids"])
+                logs[k] = logs.get(k, 0.0) + float(v.detach()) / len(batch["vids"])
         return torch.stack(totals).mean(), logs
 
     def on_step_end(self, step: int, trainer: Any) -> None:

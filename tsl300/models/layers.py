@@ -116,10 +116,10 @@ class GroupBatchNorm2d(nn.BatchNorm2d):
         sums = torch.zeros(num_groups, channels, dtype=x.dtype, device=x.device)
         sums.index_add_(0, groups, x.sum(dim=(2, 3)))
         mean = sums / count[:, None]
-        centred = x - mean[groups][:, :, None, None]
+        centred = x - mean.index_select(0, groups)[:, :, None, None]
         sq = torch.zeros_like(sums).index_add_(0, groups, (centred * centred).sum(dim=(2, 3)))
         var_biased = sq / count[:, None]
-        out = centred * torch.rsqrt(var_biased + self.eps)[groups][:, :, None, None]
+        out = centred * torch.rsqrt(var_biased + self.eps).index_select(0, groups)[:, :, None, None]
         if self.affine:
             out = out * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         if self.track_running_stats:

@@ -119,17 +119,21 @@ class TSLNet(nn.Module):
         chunks_per_video = (T + cfg.audio_chunk - 1) // cfg.audio_chunk
         group = b_idx * chunks_per_video + t_idx // cfg.audio_chunk
         _, group = torch.unique(group, sorted=True, return_inverse=True)
-        feats = audio.new_zeros(B, T, cfg.audio_dim)
+        flat = b_idx * T + t_idx
+        images = images.reshape(B * T, 1, 3 * H, W)
+        parts = []
         # Training needs each BN group whole; in eval mode (running statistics) slices of
         # images give identical results and bound the activation memory.
-        step = len(b_idx) if self.training else max(1, cfg.audio_cnn_batch)
-        for lo in range(0, len(b_idx), max(step, 1)):
-            sl = slice(lo, lo + step)
-            h = images[b_idx[sl], t_idx[sl]][:, None]  # (n, 1, 3H, W)
+        step = len(flat) if self.training else max(1, cfg.audio_cnn_batch)
+        for lo in range(0, len(flat), max(step, 1)):
+            h = images.index_select(0, flat[lo:lo + step])  # (n, 1, 3H, W)
             for layer in self.a_extractor:
-                h = layer(h, group[sl]) if isinstance(layer, GroupBatchNorm2d) else layer(h)
-            feats[b_idx[sl], t_idx[sl]] = h.flatten(1)
-        return feats
+                h = layer(h, group[lo:lo + step]) if isinstance(layer, GroupBatchNorm2d) else layer(h)
+            parts.append(h.flatten(1))
+        feats = audio.new_zeros(B * T, cfg.audio_dim)
+        if parts:
+            feats = feats.index_copy(0, flat, torch.cat(parts))
+        return feats.reshape(B, T, cfg.audio_dim)
 
     def encode_visual(self, visual: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, 1024) -> (B, T, 512); zero on padded snippets."""
