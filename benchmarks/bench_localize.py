@@ -2,7 +2,9 @@
 
 Measured side by side in one process on the same file:
 
-1. ``localize(path)`` end to end (decode + extractors + model + post-processing), timed twice;
+1. ``localize(path)`` end to end (decode + extractors + model + post-processing), timed twice,
+   with the peak memory after a short video and after the long one (streamed decoding keeps it
+   flat);
 2. the feature pass alone (one streamed decode, both offline extractors);
 3. model + post-processing on the whole sequence vs. in overlapping windows (the long-video
    path), on the same features.
@@ -58,7 +60,12 @@ def main() -> int:
     print(f"model {model.name} ({model.meta.get('method')}), torch threads {torch.get_num_threads()}, "
           f"cpus {os.cpu_count()}, video {video_path.name}")
 
+    rss_loaded = peak_rss_mib()
+    example = Path(tsl300.__file__).parent / "resources" / "examples" / "crema_d_1001_example.mp4"
+    short, _ = timed(model.localize, example)
+    rss_short = peak_rss_mib()
     first, t_first = timed(model.localize, video_path)
+    rss_long = peak_rss_mib()
     second, t_second = timed(model.localize, video_path)
     duration = first.metadata.duration
     video, t_feat = timed(featurize, video_path, model.spec.extractor_specs)
@@ -81,7 +88,10 @@ def main() -> int:
           f"({best / duration * 60:.1f} s of compute per minute of video)")
     print(f"features are {t_feat / best:.0%} of the end-to-end time; windowed / whole model time = "
           f"{t_windowed / max(t_whole, 1e-9):.2f}")
-    print(f"segments: whole {len(whole)}, windowed {len(windowed)}; peak RSS {peak_rss_mib():.0f} MiB")
+    print(f"segments: whole {len(whole)}, windowed {len(windowed)}")
+    print(f"peak RSS: {rss_loaded:.0f} MiB after loading the model, {rss_short:.0f} MiB after a "
+          f"{short.metadata.duration:.1f} s video, {rss_long:.0f} MiB after the {duration:.0f} s one "
+          f"(x{rss_long / rss_short:.2f} for x{duration / short.metadata.duration:.1f} the length)")
     return 0
 
 

@@ -58,7 +58,7 @@ def build_extractors(extractors) -> list[Extractor]:
 
 
 def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_truncated: bool = False,
-                  zero_missing: bool = True, batch_frames: int = 32) -> ExtractionResult:
+                  zero_missing: bool = True, batch_frames: int = 32, progress: bool = False) -> ExtractionResult:
     """Features of every extractor for the video at ``path`` from one decoding pass.
 
     Raises MediaError for a file that is not a decodable video. Audio extractors of a video
@@ -81,14 +81,19 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
     for e in built:
         if id(e) in sinks:
             (video_sinks if e.input == "video" else audio_sinks.setdefault(requests[id(e)], [])).append(sinks[id(e)])
+    bar = _progress_bar(path, info) if progress else None
     for event in stream:
         if isinstance(event, FrameBatch):
+            if bar is not None:
+                bar.update(event.n)
             for sink in video_sinks:
                 sink.feed(event)
         elif isinstance(event, AudioChunk):
             for sink in audio_sinks.get(event.request, ()):
                 sink.feed(event)
 
+    if bar is not None:
+        bar.close()
     stats = stream.stats
     n_snippets = snippet_count(stats.n_frames)
     audio_missing = stats.audio_missing
@@ -110,3 +115,12 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
         missing=tuple(missing), info=info,
         warnings=[stats.error] if stats.error else [],
     )
+
+
+def _progress_bar(path, info: MediaInfo):
+    """A tqdm bar over decoded frames (``progress=True``: long inputs show how far they are)."""
+    from tqdm.auto import tqdm
+
+    total = int(info.n_frames) if getattr(info, "n_frames", None) else None
+    return tqdm(total=total, desc=os.path.basename(str(path)), unit="frame", leave=False,
+                dynamic_ncols=True)

@@ -142,3 +142,14 @@ def test_padded_batch_gives_each_video_its_own_outputs(name, videos, tmp_path):
         alone = method(collate([short], recipe.data.modalities, ("n", "p")))[key][0]
         padded = method(collate([short, long], recipe.data.modalities, ("n", "p")))[key][0, :short.num_snippets]
     torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_co2net_pairs_share_a_class_and_are_disjoint():
+    from tsl300.methods.co2net import shared_class_pairs
+    labels = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 1], [1, 0], [0, 0], [1, 0]], dtype=torch.float32)
+    pairs = shared_class_pairs(labels, 3)
+    assert pairs == [(0, 2), (1, 3), (4, 6)]  # classes in turn, first unused rows
+    rows = [r for p in pairs for r in p]
+    assert len(rows) == len(set(rows))
+    assert all(bool((labels[i] * labels[j]).sum() > 0) for i, j in pairs)
+    assert shared_class_pairs(torch.eye(2), 3) == []  # nothing shared: no co-activity term

@@ -224,3 +224,39 @@ def test_golden_tsl_net_cpc_units(golden):
         nce = reverse_mapping_infonce(x.reshape(1, B * T, dx), x_pred.reshape(1, B * T, dx),
                                       torch.ones(1, B * T, dtype=torch.bool), official_sign=True)
         assert abs(float(nce[0]) - case["nce"]) <= 2e-6, case["name"]
+
+
+@pytest.mark.slow
+def test_golden_tsl_net_padded_batch_reproduces_each_case(golden, net):
+    """T37 and T8 in one zero-padded batch (eval and batch-statistics modes) give each case's
+    official outputs: masks, per-video top-k, per-(video, chunk) BatchNorm, per-video CPC."""
+    cases = _cases(golden, fast_only=True)
+    inputs = [make_inputs(c) for c in cases]
+    T = max(c["T"] for c in cases)
+    visual = torch.zeros(len(cases), T, 1024)
+    audio = torch.zeros(len(cases), T, 32, 60)
+    mask = torch.zeros(len(cases), T, dtype=torch.bool)
+    for b, (v, a) in enumerate(inputs):
+        L = v.shape[1]
+        visual[b, :L], audio[b, :L], mask[b, :L] = v[0], a[0], True
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        for block, cpc_block, train in (("eval", "train_path_eval", False),
+                                        ("train_bn_batch", "train_bn_batch", True)):
+            net.train(train)
+            net.drop_out.eval()
+            with torch.no_grad():
+                out = net(visual, audio, mask, with_reverse=True)
+            cpc_a = reverse_mapping_infonce(out["a_fea"], out["x_pred_a"], mask, official_sign=True)
+            cpc_v = reverse_mapping_infonce(out["v_fea"], out["x_pred_v"], mask, official_sign=True)
+            for b, case in enumerate(cases):
+                ref, L = case[block], case["T"]
+                assert_close(out["cas_sigmoid_fuse"][b, :L], ref["cas_sigmoid_fuse"], "prob", f"{block} T{L}")
+                check_big(out["features"][b:b + 1, :L], ref["features"], f"{block} T{L} features")
+                check_big(out["a_fea"][b:b + 1, :L], ref["a_fea"], f"{block} T{L} a_fea")
+                assert_close(out["vid_ldl"][b], case[cpc_block]["vid_ldl"], "prob", f"{block} T{L} vid_ldl")
+                assert_close(cpc_a[b], case[cpc_block]["cpc_a"], "cpc", f"{block} T{L} cpc_a")
+                assert_close(cpc_v[b], case[cpc_block]["cpc_v"], "cpc", f"{block} T{L} cpc_v")
+    finally:
+        net.load_state_dict(state)
+        net.eval()

@@ -142,3 +142,24 @@ def test_shipped_example_is_the_documented_splice(tmp_path):
         (g["start"], g["end"], g["label"]) for g in recorded["segments"]]
     assert stream.n_samples == recorded["n_samples"] and 10 < stream.duration < 20
     assert shipped.stat().st_size < 400_000
+
+
+@pytest.mark.slow
+def test_build_all_writes_ship_ok_default_and_leave_one_source_out_folds(tmp_path):
+    from tsl300.data import load_dataset
+    from tsl300.data.splice_dataset import build_all
+
+    roots = build_all(shared_path("media"), tmp_path, streams=1, test_streams=1, seed=3)
+    assert sorted(roots) == ["default", "loso_crema_d_1001", "loso_crema_d_1002", "loso_emodb_03"]
+    default = load_dataset(roots["default"], "train")
+    assert sorted(default.vids) == ["crema_d_1001_000", "crema_d_1002_000"]  # CREMA-D only: ship-ok
+    assert set(default.specs) == {"visual_stats", "audio_prosody"}
+    held = load_dataset(roots["loso_emodb_03"], "test", points="none")
+    assert sorted(held.vids) == ["emodb_03_000", "emodb_03_test_000"]
+    assert all(held[i].segments for i in range(len(held)))
+    train = load_dataset(roots["loso_emodb_03"], "train")
+    assert not any(v.startswith("emodb") for v in train.vids)
+    for i in range(len(train)):
+        video = train[i]
+        assert len(video.points) >= 2 and set(video.points[:, 1]) <= {0, 1}
+        assert video.points[:, 0].max() < video.num_snippets

@@ -258,7 +258,8 @@ def localize(path_or_paths, *, model: str | os.PathLike | Localizer | None = Non
 
     ``model``: a shipped model name, a checkpoint path, or a :class:`Localizer` from
     :func:`load_model` (default: the shipped ``"default"`` model, loaded once and cached).
-    ``device``: ``None`` picks CUDA when present, else CPU. Other keywords go to
+    ``device``: ``None`` picks CUDA when present, else CPU (a given :class:`Localizer` keeps the
+    device it was loaded on). Other keywords go to
     :meth:`Localizer.localize` (``threshold``, ``window``, ``overlap``, ``progress``).
     """
     if isinstance(model, Localizer):

@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     except Tsl300Error as exc:  # expected, user-facing errors: no traceback
         print(f"tsl300 {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # unwritable/missing folder, disk full: name the path, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tsl300 {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 from .errors import Tsl300Error  # noqa: E402  (kept below main for readability)

@@ -19,16 +19,13 @@ from .data.types import Video
 def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
     """The installed extractor that produces ``spec`` (constructor options from its params)."""
     from .extractors import ExtractorSpec, get_extractor
-    from .extractors.registry import _REGISTRY, _discover
 
-    _discover()
     wanted = ExtractorSpec.from_dict(dict(spec))
-    cls = _REGISTRY.get(wanted.name)
-    options = {}
-    if cls is not None:
-        accepted = inspect.signature(cls.__init__).parameters
-        options = {k: v for k, v in wanted.params.items() if k in accepted}
-    extractor = get_extractor(wanted.name, **options)
+    extractor = get_extractor(wanted.name)
+    accepted = inspect.signature(type(extractor).__init__).parameters
+    options = {k: v for k, v in wanted.params.items() if k in accepted and k != "self"}
+    if options:
+        extractor = get_extractor(wanted.name, **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
     return extractor
 
@@ -45,16 +42,11 @@ def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *
 
     extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor")
                   for name, spec in specs.items()]
-    kwargs = {"progress": True} if progress and _supports_progress(extract_video) else {}
-    result = extract_video(path, extractors, **kwargs)
+    result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}
     return Video(vid=Path(path).stem, fps=float(result.fps), features=features,
                  subset="test", duration=float(result.duration),
                  missing=tuple(m for m in result.missing if m in specs))
-
-
-def _supports_progress(func) -> bool:
-    return "progress" in inspect.signature(func).parameters
 
 
 def default_featurizer(names=("default",)):

@@ -114,6 +114,10 @@ def extract_one(path: str, vid: str, names: list[str], options: dict, output: st
         return vid, None, result.missing, time.perf_counter() - start
     except Tsl300Error as exc:
         return vid, str(exc), (), time.perf_counter() - start
+    except OSError as exc:  # disk full, output folder not writable: name both sides
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (vid, f"{path}: cannot write its features under {output}: {exc.strerror or exc}{where}", (),
+                time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
         return vid, f"{path}: unexpected {type(exc).__name__}: {exc}", (), time.perf_counter() - start
 

@@ -43,7 +43,10 @@ def parse_ground_truth(path: Path, class_names: tuple[str, ...]) -> dict[str, li
         segments = []
         for k, ann in enumerate(annotations):
             try:
-                start, end = (float(x) for x in ann["segment"])
+                segment = ann["segment"]
+                if not isinstance(segment, list) or any(isinstance(x, bool) for x in segment):
+                    raise TypeError  # "12" would unpack to [1, 2]; true/false are not times
+                start, end = (float(x) for x in segment)
                 label = ann["label"]
             except (KeyError, TypeError, ValueError):
                 raise DataError(f"{path}: video {vid!r} annotation {k}: expected "

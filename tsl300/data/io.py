@@ -69,9 +69,20 @@ def read_json(path: Path, what: str) -> Any:
     require_file(path, what)
     try:
         with open(path, "r", encoding="utf-8") as fh:
-            return json.load(fh)
+            return json.load(fh, object_pairs_hook=lambda pairs: _unique_keys(pairs, path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: malformed JSON ({what}): {exc}") from None
+
+
+def _unique_keys(pairs: list, path: Path) -> dict:
+    """A JSON object, refusing a repeated key (json keeps the last one and drops the rest silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DataError(f"{path}: key {repeated!r} appears twice in one JSON object "
+                        "(e.g. a video listed twice); only one entry would be kept")
+    return out
 
 
 def read_json_mapping(path: Path, what: str, value_type: Callable[[Any], Any] = float) -> dict:
@@ -82,6 +93,8 @@ def read_json_mapping(path: Path, what: str, value_type: Callable[[Any], Any] = 
     out = {}
     for key, value in data.items():
         try:
+            if isinstance(value, bool):
+                raise TypeError  # true would read as 1.0
             out[key] = value_type(value)
         except (TypeError, ValueError):
             raise DataError(f"{path}: entry {key!r} has a bad value {value!r} ({what})") from None

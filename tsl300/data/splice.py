@@ -258,16 +258,16 @@ def splice_stream(clips: list[DecodedClip], out_path: str | Path, rng: np.random
 def _frame_sources(clips, pieces, bounds, sr, fps, n_frames) -> list[tuple[int, int]]:
     """For each output frame, (clip index, frame index) shown at its time; (-1, -1) = still."""
     times = np.arange(n_frames) / float(fps)
-    piece_of = np.clip(np.searchsorted(bounds, times * sr, side="right") - 1, 0, len(pieces) - 1)
-    out = []
-    for t, k in zip(times, piece_of):
-        clip = clips[pieces[k].clip]
-        if clip.frames is None:
-            out.append((-1, -1))
-            continue
-        local = (pieces[k].offset + (t * sr - bounds[k])) / sr
-        out.append((pieces[k].clip, min(int(local * float(clip.fps)), len(clip.frames) - 1)))
-    return out
+    k = np.clip(np.searchsorted(bounds, times * sr, side="right") - 1, 0, len(pieces) - 1)
+    clip = np.array([p.clip for p in pieces])[k]
+    offset = np.array([p.offset for p in pieces])[k]
+    local = (offset + (times * sr - bounds[k])) / sr  # seconds into the source clip
+    has_video = np.array([c.frames is not None for c in clips])[clip]
+    clip_fps = np.array([float(c.fps) if c.frames is not None else 0.0 for c in clips])[clip]
+    last = np.array([len(c.frames) - 1 if c.frames is not None else 0 for c in clips])[clip]
+    frame = np.minimum((local * clip_fps).astype(np.int64), last)
+    clip, frame = np.where(has_video, clip, -1), np.where(has_video, frame, -1)
+    return list(zip(clip.tolist(), frame.tolist()))
 
 
 def _encode(path: Path, audio: np.ndarray, sr: int, fps: Fraction, frame_source, clips, crf: int) -> None:

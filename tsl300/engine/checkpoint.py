@@ -111,14 +111,18 @@ def _json_default(value):
 
 
 def _check_not_pickle(path: Path) -> None:
+    """A safetensors file starts with a u64 header length then ``{``; anything else is refused,
+    with a pointed message when it looks like a pickle or a torch.save archive."""
     with open(path, "rb") as fh:
         head = fh.read(16)
+    size = path.stat().st_size
+    if len(head) >= 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= size:
+        return
     if head.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
             f"{path}: this is a pickle / torch.save file, which tsl300 never loads because "
             f"unpickling can run arbitrary code; convert it to safetensors in a trusted session")
-    if len(head) < 9 or head[8:9] != b"{":
-        raise CheckpointError(f"{path}: not a safetensors file (bad header)")
+    raise CheckpointError(f"{path}: not a safetensors file (bad header)")
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -191,12 +191,28 @@ class _VideoGrid:
             yield batch
 
     def _convert(self, frame) -> dict[VideoRequest, np.ndarray]:
+        # phone clips store a display matrix (rotation side data); apply it as players and
+        # ffmpeg do, so features see the picture upright. Sizes refer to the upright picture.
+        turns = _quarter_turns(frame)
+        upright = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
         out = {}
         for request in self.owner.video_requests:
-            width, height = request.output_size(frame.width, frame.height)
-            out[request] = frame.reformat(width=width, height=height, format="rgb24",
-                                          interpolation=request.interpolation).to_ndarray()
+            width, height = request.output_size(*upright)
+            if turns % 2:
+                width, height = height, width
+            image = frame.reformat(width=width, height=height, format="rgb24",
+                                   interpolation=request.interpolation).to_ndarray()
+            out[request] = np.ascontiguousarray(np.rot90(image, turns)) if turns else image
         return out
+
+
+def _quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns that make ``frame`` upright (0 without a display matrix)."""
+    try:
+        degrees = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    return int(round(degrees / 90.0)) % 4
 
 
 class _AudioTrack:

@@ -304,9 +304,9 @@ def decode_sequence(p: np.ndarray, transcript: Sequence[int], ranges: Sequence[S
     best_labels, best_score = None, -np.inf
     for closed in hyps:
         labels = _sequence_labels(transcript, closed, T)
-        runs = runs_of(labels > 0) + runs_of(labels < 1)
-        kinds = [1] * len(runs_of(labels > 0)) + [0] * len(runs_of(labels < 1))
-        score = float(np.mean([cols[k].oic(s, e, lam) for k, (s, e) in zip(kinds, runs)]))
+        scores = [cols[1].oic(s, e, lam) for s, e in runs_of(labels > 0)]
+        scores += [cols[0].oic(s, e, lam) for s, e in runs_of(labels < 1)]
+        score = float(np.mean(scores))
         if score >= best_score:
             best_labels, best_score = labels, score
     return best_labels.astype(np.float32), best_score
@@ -464,14 +464,16 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
             items = feature_contrast_items(acts, T)
             vectors = []
             for kind, s, e in items:
-                draws: list = []
+                draws: list | None = [] if trace is not None else None
                 vectors.append(sample_segment_feature(features, s, e, rng,
                                                       config.sampling_size, draws))
-                draw_trace.append({"start": s, "end_exclusive": e, "draws": draws})
+                if trace is not None:
+                    draw_trace.append({"start": s, "end_exclusive": e, "draws": draws})
                 if kind == 1:
                     score = oic_inclusive(cas_sigmoid_fuse[:, c], s, e - 1, config.oic_delta)
                     act_terms.append(1 - score)
-                    oic_trace.append({"kind": "act", "start": s, "end": e - 1, "score": float(score)})
+                    if trace is not None:
+                        oic_trace.append({"kind": "act", "start": s, "end": e - 1, "score": float(score.detach())})
             labels_c = torch.tensor([float(k) for k, _, _ in items], dtype=features.dtype,
                                     device=features.device)
             if labels_c.sum() > 1:
@@ -481,7 +483,8 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
             for s, e in bkgs:
                 score = oic_inclusive(1 - cas_sigmoid_fuse[:, c], s, e, config.oic_delta)
                 bkg_terms.append(1 - score)
-                oic_trace.append({"kind": "bkg", "start": s, "end": e, "score": float(score)})
+                if trace is not None:
+                    oic_trace.append({"kind": "bkg", "start": s, "end": e, "score": float(score.detach())})
     loss_score_act = torch.stack(act_terms).mean() if act_terms else zero
     loss_score_bkg = torch.stack(bkg_terms).mean() if bkg_terms else zero
     if not act_terms or not feat_terms:

@@ -1,0 +1,58 @@
+"""``tsl300 bench``: recipe resolution and one tiny end-to-end table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tsl300 import benchmarking
+from tsl300.cli import main
+from tsl300.errors import RecipeError
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def test_resolve_all_picks_one_main_recipe_per_method_and_skips_default():
+    paths = benchmarking.resolve_recipes(["all"], RECIPES)
+    folders = [p.parent.name for p in paths]
+    assert len(folders) == len(set(folders))
+    assert "default" not in folders
+    assert {"tsl_net", "tsl300"} <= set(folders)
+    assert RECIPES / "tsl300" / "flagship.yaml" in paths
+    assert RECIPES / "tsl_net" / "tsl_net.yaml" in paths
+
+
+def test_resolve_unknown_name_is_a_clear_error():
+    with pytest.raises(RecipeError, match="no recipe named 'nope'"):
+        benchmarking.resolve_recipes(["nope"], RECIPES)
+    with pytest.raises(RecipeError, match="not found"):
+        benchmarking.resolve_recipes(["missing.yaml"], RECIPES)
+
+
+def test_markdown_has_mean_and_std_cells():
+    row = benchmarking.BenchRow("r", "m", "point", [{"mAP@0.1": 10.0, "avg_mAP": 5.0, "Recall": 50.0, "F2": 20.0},
+                                                   {"mAP@0.1": 20.0, "avg_mAP": 7.0, "Recall": 60.0, "F2": 30.0}],
+                                [1.0, 3.0])
+    table = benchmarking.results_table([row])
+    assert table.loc[0, "avg_mAP"] == pytest.approx(6.0)
+    assert table.loc[0, "avg_mAP_std"] == pytest.approx(1.4142135623730951)
+    md = benchmarking.to_markdown(table, "caption")
+    assert "| r | point | 15.00 ± 7.07 | 6.00 ± 1.41 | 55.00 ± 7.07 | 25.00 ± 7.07 | 2 |" in md
+
+
+@pytest.mark.slow
+def test_bench_cli_writes_table(tmp_path):
+    from tsl300.data.synth import generate
+
+    data = tmp_path / "data"
+    generate(data, n_train=8, n_test=4, seed=0, snippets_mean=40)
+    out = tmp_path / "bench"
+    code = main(["bench", "--recipes", "tsl300", "--data", str(data), "--out", str(out), "--seeds", "1",
+                 "--set", "schedule.steps=2", "--set", "batch_size=4", "--quiet"])
+    assert code == 0
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["recipe"]) == ["tsl300-flagship"]
+    assert 0.0 <= table.loc[0, "avg_mAP"] <= 100.0
+    assert (out / "results.md").read_text().count("\n|") >= 2
+    assert (out / "tsl300" / "flagship" / "seed_1" / "model.safetensors").exists()

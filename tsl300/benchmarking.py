@@ -1,0 +1,147 @@
+"""``tsl300 bench``: train and test several recipes on one dataset, one results table.
+
+Every recipe runs through the same trainer, post-processing and evaluator, with the same
+seeds and selection rule, so the table compares methods on equal terms. The table is written
+as markdown and CSV (pandas) with one row per recipe: supervision, mAP per tIoU, average mAP,
+Recall, F2 (TSL-300 paper columns, mean +- std over seeds) and training time.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import RecipeError
+from .recipes import load_recipe
+
+MAIN_RECIPE_NAMES = ("{folder}.yaml", "flagship.yaml")
+"""Which YAML in ``recipes/<folder>/`` is that method's main recipe (the others are variants)."""
+
+SKIP_IN_ALL = ("default", "ablations")
+"""Folders that ``--recipes all`` leaves out: the shipped default model's recipe trains on
+other features, and ablations are run explicitly."""
+
+
+def default_recipes_dir() -> Path:
+    """``recipes/`` of the source checkout (editable install) or of the current folder."""
+    here = Path(__file__).resolve().parents[1] / "recipes"
+    return here if here.is_dir() else Path.cwd() / "recipes"
+
+
+def main_recipe(folder: Path) -> Path | None:
+    for pattern in MAIN_RECIPE_NAMES:
+        candidate = folder / pattern.format(folder=folder.name)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_recipes(names: Sequence[str], recipes_dir: Path) -> list[Path]:
+    """``all``, method folder names (``lacp``) or YAML paths -> recipe files, in order."""
+    out: list[Path] = []
+    for name in names:
+        if name == "all":
+            for folder in sorted(p for p in recipes_dir.iterdir() if p.is_dir()):
+                if folder.name in SKIP_IN_ALL:
+                    continue
+                found = main_recipe(folder)
+                if found is not None:
+                    out.append(found)
+            continue
+        path = Path(name)
+        if path.suffix in (".yaml", ".yml"):
+            if not path.is_file():
+                raise RecipeError(f"{path}: recipe file not found")
+            out.append(path)
+            continue
+        found = main_recipe(recipes_dir / name) if (recipes_dir / name).is_dir() else None
+        if found is None:
+            known = sorted(p.name for p in recipes_dir.iterdir() if p.is_dir()) if recipes_dir.is_dir() else []
+            raise RecipeError(f"no recipe named {name!r} in {recipes_dir} (known: {', '.join(known)})")
+        out.append(found)
+    if not out:
+        raise RecipeError(f"no recipes selected from {recipes_dir}")
+    return list(dict.fromkeys(out))
+
+
+@dataclass
+class BenchRow:
+    recipe: str
+    method: str
+    supervision: str
+    per_seed: list[dict[str, float]]
+    train_seconds: list[float]
+
+    def summary(self) -> dict[str, object]:
+        row: dict[str, object] = {"recipe": self.recipe, "method": self.method, "supervision": self.supervision,
+                                  "seeds": len(self.per_seed)}
+        for key in self.per_seed[0]:
+            values = np.array([r[key] for r in self.per_seed], dtype=float)
+            row[key] = float(values.mean())
+            row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        row["train_s"] = float(np.mean(self.train_seconds))
+        return row
+
+
+def run_recipe(recipe_path: Path, data: Path, out: Path, seeds: Sequence[int], overrides: Sequence[str],
+               device, progress: bool) -> BenchRow:
+    """Train every seed of one recipe, test each on the test split, keep the headline numbers."""
+    from .engine import runs
+    from .methods.registry import get_method
+
+    recipe = load_recipe(recipe_path, list(overrides))
+    train_set = runs.open_split(data, "train", recipe)
+    spec = runs.spec_from_dataset(train_set, recipe.data.modalities)
+    train_videos = list(train_set)
+    test_videos = list(runs.open_split(data, "test", recipe, with_points=False))
+    rows, seconds = [], []
+    for seed in seeds:
+        seeded = runs.with_seed(recipe, seed)
+        run_dir = out / recipe_path.parent.name / recipe_path.stem / f"seed_{seed}"
+        started = time.perf_counter()
+        runs.train_one(seeded, data, run_dir, progress=progress, train_videos=train_videos,
+                       test_videos=test_videos, spec=spec, device=device)
+        seconds.append(time.perf_counter() - started)
+        tested = runs.test_model(run_dir, data, videos=test_videos, device=device)
+        if tested["metrics"] is None:
+            raise RecipeError(f"{data}: the test split has no ground-truth segments to evaluate")
+        rows.append(runs.headline(tested["metrics"]))
+    cls = get_method(recipe.method)
+    name = recipe.name or f"{recipe_path.parent.name}/{recipe_path.stem}"
+    return BenchRow(name, recipe.method, getattr(cls, "supervision", "?"), rows, seconds)
+
+
+def results_table(rows: Sequence[BenchRow]) -> pd.DataFrame:
+    return pd.DataFrame([r.summary() for r in rows])
+
+
+def to_markdown(table: pd.DataFrame, caption: str) -> str:
+    """Markdown with ``mean ± std`` cells; written by hand to avoid the optional tabulate dep."""
+    metric_cols = [c for c in table.columns if c.startswith("mAP@") and not c.endswith("_std")]
+    metric_cols += ["avg_mAP", "Recall", "F2"]
+    header = ["recipe", "supervision", *metric_cols, "train time (s)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in table.iterrows():
+        cells = [str(row["recipe"]), str(row["supervision"])]
+        for col in metric_cols:
+            std = row[f"{col}_std"]
+            cells.append(f"{row[col]:.2f} ± {std:.2f}" if row["seeds"] > 1 else f"{row[col]:.2f}")
+        cells.append(f"{row['train_s']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return caption + "\n\n" + "\n".join(lines) + "\n"
+
+
+def write_table(table: pd.DataFrame, out: Path, caption: str) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "results.csv", out / "results.md"
+    tmp = csv_path.with_name(".results.csv.tmp")
+    table.to_csv(tmp, index=False, float_format="%.4f")
+    tmp.replace(csv_path)
+    tmp = md_path.with_name(".results.md.tmp")
+    tmp.write_text(to_markdown(table, caption), encoding="utf-8")
+    tmp.replace(md_path)
+    return md_path, csv_path
