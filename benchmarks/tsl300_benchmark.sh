@@ -8,9 +8,12 @@
 # TSL-Net's official schedule (2000 steps of 16 videos, 91 M parameters) does not fit a short
 # device session, so its runs get a time limit (default 5 min each) and report the steps they
 # reached; the flagship recipes run their full schedule. Outputs under $OUT: logs/, summaries/
-# (one summary.json per recipe and seed group), train logs, and bench_*.txt.
+# (one summary.json per recipe and seed group), train logs, and bench_*.txt; all of it is also
+# packed into $OUT/bench.tgz every 20 s (the device tool returns only a few files); the files
+# themselves are written beside $OUT, in ../tsl300_bench_stage.
 set -u
-OUT=${OUT:-/tmp/tsl300_bench}
+DEST=${OUT:-/tmp/tsl300_bench}   # receives bench.tgz only
+OUT=$DEST/../tsl300_bench_stage; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 TSL_MIN=${1:-5}
 CPU_MIN=${2:-5}
 DATA=${DATA:-/tmp/tsl300_synth_full}
@@ -18,11 +21,13 @@ RUNS=${RUNS:-/tmp/tsl300_runs}
 PY=${PY:-python}
 DEVICE=${DEVICE:-cuda}
 EXTRA=${EXTRA:-}          # extra train arguments, e.g. "--set schedule.steps=2" for a dry run
-if command -v taskset >/dev/null; then PIN_REST="taskset -c 0-13"; PIN_CPU="taskset -c 14,15"; else PIN_REST=""; PIN_CPU=""; fi
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 16 ]; then PIN_REST="taskset -c 0-13"; PIN_CPU="taskset -c 14,15"; else PIN_REST=""; PIN_CPU=""; fi
 mkdir -p "$OUT/logs" "$OUT/summaries" "$OUT/train_logs" "$RUNS"
 export PYTHONUNBUFFERED=1
 
 start=$(date +%s)
+( while true; do sleep 20; tar czf "$DEST/.bench.tgz" -C "$OUT" . 2>/dev/null && mv "$DEST/.bench.tgz" "$DEST/bench.tgz"; done ) &
+PACKER=$!
 if [ ! -f "$DATA/gt.json" ]; then
   $PY -m tsl300 synth "$DATA" --train 200 --test 100 --seed 0 > "$OUT/logs/synth.log" 2>&1 || { cat "$OUT/logs/synth.log"; exit 1; }
 fi
@@ -65,5 +70,7 @@ $PIN_REST $PY benchmarks/bench_train.py --device "$DEVICE" --data "$DATA" --batc
   --recipes recipes/tsl300/flagship.yaml recipes/tsl_net/tsl_net.yaml --json "$OUT/bench_cuda.json" \
   > "$OUT/bench_cuda.txt" 2>&1
 
+kill $PACKER 2>/dev/null
 wait
 echo "all done at $(( $(date +%s) - start )) s" | tee -a "$OUT/logs/timeline.txt"
+tar czf "$DEST/bench.tgz" -C "$OUT" .

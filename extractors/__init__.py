@@ -3,7 +3,7 @@
 >>> from tsl300.extractors import extract_video
 >>> result = extract_video("talk.mp4", ["default"])       # doctest: +SKIP
 >>> result.features["visual_stats"].shape                  # doctest: +SKIP
-(T, 58)
+(T, 62)
 
 A new modality is one module here with an ``@register_extractor("name")`` class (see
 ``base.py`` for the protocol); it is discovered on first lookup.

@@ -64,6 +64,7 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
     Raises MediaError for a file that is not a decodable video. Audio extractors of a video
     without audio, or with a silent track, give zeros (``zero_missing``; False keeps what the
     extractor computed on the silence) and their modality is listed in ``missing``.
+    ``progress`` shows a tqdm bar over the decoded frames.
     """
     built = build_extractors(extractors)
     info = probe(path)

@@ -49,10 +49,18 @@ class ExtractorSpec:
     columns: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
 
+    @property
+    def rows_per_snippet(self) -> int:
+        """Rows one snippet takes in the stored array (32 for the flat TSL-300 log-mel, else 1)."""
+        return self.shape[0] if self.layout == "flat" else 1
+
     def to_dict(self) -> dict:
+        """JSON-ready dict; ``dims`` and ``rows_per_snippet`` are derived keys for feature readers."""
         data = asdict(self)
         data["shape"] = list(self.shape)
         data["columns"] = list(self.columns)
+        data["dims"] = list(self.shape)
+        data["rows_per_snippet"] = self.rows_per_snippet
         return data
 
     def to_json(self) -> str:

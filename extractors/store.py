@@ -105,6 +105,27 @@ class FeatureStore:
                 else:
                     spec.save(folder)
 
+    @contextlib.contextmanager
+    def claim(self, vid: str):
+        """Yield True when this process may extract ``vid`` now, False when another one is at it.
+
+        An exclusive non-blocking ``flock`` on ``features/{split}/.claims/{vid}.lock`` held while
+        the body runs: processes sharing an output folder never do one video twice, and the
+        kernel drops the lock when its process dies, so a killed run leaves no stale claim.
+        """
+        path = self.root / "features" / self.split / ".claims" / f"{vid}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def is_done(self, vid: str, modalities: list[str]) -> bool:
         fps = self.root / FPS_DICT
         if not fps.exists() or vid not in json.loads(fps.read_text() or "{}"):

@@ -153,3 +153,12 @@ def test_co2net_pairs_share_a_class_and_are_disjoint():
     assert len(rows) == len(set(rows))
     assert all(bool((labels[i] * labels[j]).sum() > 0) for i, j in pairs)
     assert shared_class_pairs(torch.eye(2), 3) == []  # nothing shared: no co-activity term
+
+
+def test_sfnet_crop_excludes_the_last_snippet_of_long_videos():
+    from tsl300.methods.sfnet import crop_starts
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([1000, 750, 300]).repeat(2000)
+    starts = crop_starts(lengths, 750, gen).reshape(2000, 3)
+    assert int(starts[:, 0].min()) == 0 and int(starts[:, 0].max()) == 249  # randint(250)
+    assert bool((starts[:, 1:] == 0).all())

@@ -127,7 +127,7 @@ def _check_split(state: PseudoGroundTruth, stats: dict, expected: dict, label_na
         assert label_names[got["label"]] == exp["label"]
         assert abs(got["t-start"] - exp["t-start"]) < 1e-9 and abs(got["t-end"] - exp["t-end"]) < 1e-9
         assert got["score"] == pytest.approx(exp["score"], rel=1e-5)
-    assert len(state._history) == expected["num_prediction_sets_used"] or not exp_dets
+    assert state.prediction_sets_used == expected["num_prediction_sets_used"] or not exp_dets
     for exp in expected["videos"]:
         labels = state.labels[exp["video_name"]]
         np.testing.assert_array_equal(labels, exp["pseudo_gt"])

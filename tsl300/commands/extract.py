@@ -99,18 +99,28 @@ def _build(names: list[str], options: dict):
 
 
 def extract_one(path: str, vid: str, names: list[str], options: dict, output: str, split: str,
-                allow_truncated: bool) -> tuple[str, str | None, tuple[str, ...], float]:
-    """Extract and write one video; returns (vid, error or None, missing modalities, seconds)."""
+                allow_truncated: bool, overwrite: bool = False
+                ) -> tuple[str, str | None, tuple[str, ...] | None, float]:
+    """Extract and write one video; returns (vid, error or None, missing modalities, seconds).
+
+    Missing modalities ``None``: not extracted here, because another process sharing the output
+    folder holds the video's claim or has finished it meanwhile.
+    """
     import warnings
 
     from ..extractors import FeatureStore, extract_video
 
     start = time.perf_counter()
+    store = FeatureStore(output, split)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            result = extract_video(path, _build(names, options), allow_truncated=allow_truncated)
-        FeatureStore(output, split).write_video(vid, result.stored, result.missing, result.fps, result.duration)
+        with store.claim(vid) as mine:
+            extractors = _build(names, options)
+            if not mine or (not overwrite and store.is_done(vid, [e.modality for e in extractors])):
+                return vid, None, None, time.perf_counter() - start
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                result = extract_video(path, extractors, allow_truncated=allow_truncated)
+            store.write_video(vid, result.stored, result.missing, result.fps, result.duration)
         return vid, None, result.missing, time.perf_counter() - start
     except Tsl300Error as exc:
         return vid, str(exc), (), time.perf_counter() - start
@@ -154,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
 
     failures: list[str] = []
     missing_audio: list[str] = []
-    jobs = [(str(p), vid, names, options, args.output, args.split, args.allow_truncated) for vid, p in todo.items()]
+    elsewhere: list[str] = []
+    jobs = [(str(p), vid, names, options, args.output, args.split, args.allow_truncated, args.overwrite)
+            for vid, p in todo.items()]
     bar = tqdm(total=len(jobs), disable=args.quiet, unit="video", desc="extract")
     if args.workers <= 1 or len(jobs) <= 1:
         _WORKER_EXTRACTORS[repr((names, sorted((k, sorted(v.items())) for k, v in options.items())))] = extractors
@@ -165,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
         results = (f.result() for f in as_completed([pool.submit(extract_one, *job) for job in jobs]))
     try:
         for vid, error, missing, _seconds in results:
-            if error:
+            if missing is None:
+                elsewhere.append(vid)
+            elif error:
                 failures.append(error)
                 bar.write(f"failed: {error}", file=sys.stderr)
             elif missing:
@@ -176,8 +190,9 @@ def run(args: argparse.Namespace) -> int:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
 
-    done = len(jobs) - len(failures)
-    print(f"extracted {done}, skipped {skipped} already done, failed {len(failures)}"
+    done = len(jobs) - len(failures) - len(elsewhere)
+    shared = f", {len(elsewhere)} taken by another process on this folder" if elsewhere else ""
+    print(f"extracted {done}, skipped {skipped} already done, failed {len(failures)}{shared}"
           f" -> {Path(args.output) / 'features' / args.split}")
     if missing_audio:
         print(f"no usable audio (marked missing) in {len(missing_audio)}: {', '.join(missing_audio)}")

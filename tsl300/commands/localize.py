@@ -100,7 +100,7 @@ def run(args) -> int:
               f"written to {out_dir}", file=sys.stderr)
     if failures:
         print("failed:", file=sys.stderr)
-        for video, reason in failures:
-            print(f"  {video}: {reason}", file=sys.stderr)
+        for video, reason in failures:  # errors name their file; add it when one does not
+            print(f"  {reason}" if reason.startswith(str(video)) else f"  {video}: {reason}", file=sys.stderr)
         return 1
     return 0

@@ -169,8 +169,10 @@ class _VideoGrid:
             return
         pictures = self._convert(frame)
         fill = self.previous if self.previous is not None else pictures
-        for _ in range(self.next_index, index):
+        for _ in range(self.next_index, index):   # a gap: repeat the last picture, batch by batch
             self.pending.append(fill)
+            if len(self.pending) >= self.owner.batch_frames:
+                yield from self.flush()
         self.pending.append(pictures)
         self.previous = pictures
         self.next_index = index + 1

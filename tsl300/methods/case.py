@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -274,7 +273,7 @@ OFFICIAL_POSTPROCESS = {
 repeats them). The documented intent would be ``oic_lambda: 0.25, oic_gamma: 0.15``."""
 
 
-def official_postprocess_params(class_names) -> "postprocess.PostprocessParams":
+def official_postprocess_params(class_names) -> postprocess.PostprocessParams:
     """``PostprocessParams`` of the official CASE inference for ``class_names``."""
     return postprocess.PostprocessParams.from_dict(
         dict(OFFICIAL_POSTPROCESS, class_names=tuple(class_names)))

@@ -279,7 +279,13 @@ class PseudoGroundTruth:
         self.labels = {v.name: -np.ones(v.n_snippets, dtype=np.int64) for v in self.videos}
         self.fg_class_loss_weight: float | None = None
         self.iteration = 0
+        self.last_detections: list[tuple[str, dict]] = []
         self._history: list[list[tuple[str, dict]]] = []
+
+    @property
+    def prediction_sets_used(self) -> int:
+        """How many iterations' detections the current labels unite (at most ``m``)."""
+        return len(self._history)
 
     def _detections(self, outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[tuple[str, dict]]:
         cfg = self.config

@@ -1,0 +1,163 @@
+"""Crash and resume of ``tsl300 extract``, and two extract processes sharing one output folder.
+
+- Every write point: a crash (an exception out of the n-th rename, for every n) leaves only
+  complete files, and a rerun finishes with outputs equal to an uninterrupted run.
+- Real kills: ``python -m tsl300 extract`` is SIGKILLed at seeded random moments, three times in
+  a row on one output folder, then rerun: same bytes as an uninterrupted run, and at every kill
+  no file a later step reads is partial (each ``.npy`` loads; a video listed in
+  ``fps_dict.json`` has all its arrays). Temporary files are dot-files no reader opens.
+- Two processes started together on one output folder both succeed, each video is extracted
+  once (a per-video claim), and the result equals a single run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tsl300.cli import main
+from tsl300.io.synthetic import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+N_VIDEOS = 4
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    for k in range(N_VIDEOS):
+        write_video(folder / f"vid{k}.mp4", 0.7 + 0.2 * k, fps=25, tones=[(0.2, 0.7, 300 + 50 * k)],
+                    colour=lambda t, k=k: (40 * k, int(200 * t) % 256, 90))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(videos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    assert main(["extract", str(videos), "-o", str(out), "-q"]) == 0
+    return out
+
+
+def visible_files(root: Path) -> dict[str, Path]:
+    """Files a later step may read: everything except dot-files (temporaries, locks, claims)."""
+    return {str(p.relative_to(root)): p for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)}
+
+
+def assert_no_partial_file(out: Path, reference: Path) -> None:
+    """Each visible file is whole; each video marked done has every array, equal to the reference."""
+    ref = visible_files(reference)
+    for rel, path in visible_files(out).items():
+        assert rel in ref, f"unexpected file {rel}"
+        if path.suffix == ".npy":
+            np.testing.assert_array_equal(np.load(path, allow_pickle=False), np.load(ref[rel]), err_msg=rel)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+    fps = out / "fps_dict.json"
+    done = json.loads(fps.read_text()) if fps.exists() else {}
+    for vid in done:
+        for modality in ("visual_stats", "audio_prosody"):
+            assert (out / "features" / "test" / modality / f"{vid}.npy").is_file(), (vid, modality)
+
+
+def assert_same_as_reference(out: Path, reference: Path) -> None:
+    got, ref = visible_files(out), visible_files(reference)
+    assert sorted(got) == sorted(ref)
+    for rel in ref:
+        if rel.endswith(".json"):
+            assert json.loads(got[rel].read_text()) == json.loads(ref[rel].read_text()), rel
+        else:
+            assert got[rel].read_bytes() == ref[rel].read_bytes(), rel
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so no handler turns it into a report."""
+
+
+def test_a_crash_at_every_write_point_resumes_to_the_same_result(videos, reference, tmp_path, monkeypatch, capsys):
+    inputs = [str(videos / "vid0.mp4"), str(videos / "vid1.mp4")]
+    ref = tmp_path / "ref"
+    assert main(["extract", *inputs, "-o", str(ref), "-q"]) == 0
+    real_replace = os.replace
+    writes = []
+    monkeypatch.setattr(os, "replace", lambda s, d: writes.append(d) or real_replace(s, d))
+    assert main(["extract", *inputs, "-o", str(tmp_path / "count"), "-q"]) == 0
+    n_writes = len(writes)
+    assert n_writes >= 2 * 2 + 2 * 2  # two arrays and two dict entries per video, at least
+
+    for crash_at in range(n_writes):
+        out = tmp_path / f"crash{crash_at}"
+        calls = iter(range(10 ** 6))
+
+        def crashing(src, dst):
+            if next(calls) == crash_at:
+                raise Crash
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", crashing)
+        with pytest.raises(Crash):
+            main(["extract", *inputs, "-o", str(out), "-q"])
+        monkeypatch.setattr(os, "replace", real_replace)
+        assert_no_partial_file(out, ref)
+        assert not [p for p in out.rglob("*.tmp")], "temporary file left behind"
+        assert main(["extract", *inputs, "-o", str(out), "-q"]) == 0
+        assert_same_as_reference(out, ref)
+    capsys.readouterr()
+
+
+def _extract_process(videos: Path, out: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "tsl300", "extract", str(videos), "-o", str(out), "-q"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_rerun(videos, reference, tmp_path):
+    rng = np.random.default_rng(20261130)
+    out = tmp_path / "out"
+    total = len(visible_files(reference))
+    kills = 0
+    for _round in range(3):
+        before = len(visible_files(out)) if out.exists() else 0
+        if before == total:
+            break
+        target = int(rng.integers(before + 1, total + 1))  # kill once this many files exist ...
+        delay = float(rng.uniform(0, 0.05))  # ... plus a random fraction of a write
+        proc = _extract_process(videos, out)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if out.exists() and len(visible_files(out)) >= target:
+                time.sleep(delay)
+                break
+            time.sleep(0.005)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=60)
+        assert_no_partial_file(out, reference)
+    assert kills >= 1
+    done_before = len(json.loads((out / "fps_dict.json").read_text())) if (out / "fps_dict.json").exists() else 0
+    proc = _extract_process(videos, out)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    assert f"extracted {N_VIDEOS - done_before}, skipped {done_before} already done, failed 0" in stdout
+    assert_same_as_reference(out, reference)
+
+
+@pytest.mark.slow
+def test_two_processes_on_one_output_folder(videos, reference, tmp_path):
+    out = tmp_path / "shared_out"
+    procs = [_extract_process(videos, out) for _ in range(2)]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, outputs):
+        assert proc.returncode == 0, stderr
+    assert_same_as_reference(out, reference)
+    extracted = [int(stdout.split("extracted ")[1].split(",")[0]) for stdout, _ in outputs]
+    assert sum(extracted) == N_VIDEOS, [o for o, _ in outputs]  # no video done twice
