@@ -232,3 +232,23 @@ def test_cli_usage_errors(random_model, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["localize", "x.mp4", "-f", "docx"])
     assert exc.value.code == 2
+
+
+def test_default_output_has_no_same_class_overlap_but_all_proposals_keeps_them():
+    from pathlib import Path
+
+    example = Path(tsl300.__file__).parent / "resources" / "examples" / "crema_d_1001_example.mp4"
+    model = tsl300.load_model("default", device="cpu")
+    clean = model.localize(example)
+    full = model.localize(example, all_proposals=True)
+    assert len(full.segments) >= len(clean.segments) > 0
+    for label in ("positive", "negative"):
+        same = sorted((s for s in clean.segments if s.label == label), key=lambda s: s.start)
+        assert all(a.end <= b.start + 1e-9 for a, b in zip(same, same[1:]))
+    # the clean list is a subset of the full ranked list, best proposal of each class kept
+    keys = {(s.label, round(s.start, 6), round(s.end, 6)) for s in full.segments}
+    assert all((s.label, round(s.start, 6), round(s.end, 6)) in keys for s in clean.segments)
+    for label in ("positive", "negative"):
+        scores = [s.score for s in full.segments if s.label == label]
+        if scores:
+            assert max(scores) == max(s.score for s in clean.segments if s.label == label)

@@ -126,23 +126,30 @@ class Localizer:
     # ----------------------------------------------------------------- public
     def localize(self, path_or_paths: str | os.PathLike | Sequence[str | os.PathLike], *,
                  threshold: float | None = None, window: int = DEFAULT_WINDOW,
-                 overlap: int = DEFAULT_OVERLAP, progress: bool = False
-                 ) -> LocalizationResult | list[LocalizationResult]:
+                 overlap: int = DEFAULT_OVERLAP, progress: bool = False,
+                 all_proposals: bool = False) -> LocalizationResult | list[LocalizationResult]:
         """Localize one video (returns a result) or a list of videos (returns a list).
 
         ``threshold`` drops segments scoring below it; ``window``/``overlap`` (snippets) bound
-        memory on long videos; ``progress`` shows a decoding progress bar.
+        memory on long videos; ``progress`` shows a decoding progress bar. By default segments
+        of one class do not overlap (the best-scoring one of overlapping proposals is kept), which
+        is what a reader wants; ``all_proposals=True`` returns the full ranked proposal list of
+        the benchmark protocol (many overlapping segments; what average mAP is computed on).
         """
+        options = dict(threshold=threshold, window=window, overlap=overlap, all_proposals=all_proposals)
         if isinstance(path_or_paths, (str, os.PathLike)):
-            return self._localize_one(Path(path_or_paths), threshold, window, overlap, progress)
-        return [self._localize_one(Path(p), threshold, window, overlap, progress) for p in path_or_paths]
+            return self._localize_one(Path(path_or_paths), progress, **options)
+        return [self._localize_one(Path(p), progress, **options) for p in path_or_paths]
 
     def localize_features(self, video, *, threshold: float | None = None, window: int = DEFAULT_WINDOW,
-                          overlap: int = DEFAULT_OVERLAP, source: str | None = None) -> LocalizationResult:
+                          overlap: int = DEFAULT_OVERLAP, source: str | None = None,
+                          all_proposals: bool = False) -> LocalizationResult:
         """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
         scores, segments, n_windows = self._run(video, window, overlap)
         if threshold is not None:
             segments = [s for s in segments if s.score >= threshold]
+        if not all_proposals:
+            segments = merge_window_segments(segments, NO_OVERLAP_IOU)
         duration = float(video.duration if video.duration is not None else
                          video.num_snippets * self.spec_snippet_frames / video.fps)
         audio_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "audio"}
@@ -164,15 +171,14 @@ class Localizer:
         return frames.pop() if len(frames) == 1 else SNIPPET_FRAMES
 
     # ---------------------------------------------------------------- helpers
-    def _localize_one(self, path: Path, threshold, window, overlap, progress) -> LocalizationResult:
+    def _localize_one(self, path: Path, progress: bool, **options) -> LocalizationResult:
         from .featurize import featurize
 
         if not path.is_file():
             raise MediaError(f"{path}: no such file")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
         video = featurize(path, specs, progress=progress)
-        return self.localize_features(video, threshold=threshold, window=window, overlap=overlap,
-                                      source=str(path))
+        return self.localize_features(video, source=str(path), **options)
 
     @torch.no_grad()
     def _run(self, video, window: int, overlap: int):
@@ -201,6 +207,10 @@ class Localizer:
         if len(windows) > 1:
             found = merge_window_segments(found, WINDOW_NMS_IOU)
         return (total / np.maximum(count, 1)).astype(np.float32), found, len(windows)
+
+
+NO_OVERLAP_IOU = 1e-9
+"""NMS threshold that removes any same-class overlap (``hard_nms`` suppresses IoU >= it)."""
 
 
 def merge_window_segments(segments, iou: float):
@@ -260,7 +270,8 @@ def localize(path_or_paths, *, model: str | os.PathLike | Localizer | None = Non
     :func:`load_model` (default: the shipped ``"default"`` model, loaded once and cached).
     ``device``: ``None`` picks CUDA when present, else CPU (a given :class:`Localizer` keeps the
     device it was loaded on). Other keywords go to
-    :meth:`Localizer.localize` (``threshold``, ``window``, ``overlap``, ``progress``).
+    :meth:`Localizer.localize` (``threshold``, ``window``, ``overlap``, ``progress``,
+    ``all_proposals``).
     """
     if isinstance(model, Localizer):
         localizer = model

@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="drop segments scoring below this (default: keep all)")
+    parser.add_argument("--all-proposals", action="store_true",
+                        help="write the full ranked, overlapping proposal list (what average mAP is "
+                             "computed on) instead of non-overlapping segments per class")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
 
 
@@ -74,7 +77,8 @@ def run(args) -> int:
                dynamic_ncols=True)
     for video in bar:
         try:
-            result = model.localize(video, threshold=args.threshold, progress=not args.quiet)
+            result = model.localize(video, threshold=args.threshold, progress=not args.quiet,
+                                    all_proposals=args.all_proposals)
         except Tsl300Error as exc:
             failures.append((video, str(exc)))
             continue

@@ -10,14 +10,14 @@ What differs from the shared codebase:
   transport self-labelling under a "dynamic prior", and cluster -> fg/bg classification with
   OT under the fg/bg marginal; the last cluster assignment ``cls_gt`` is state kept for
   inference;
-- clustering-assisted inference: the fused score averages 5 terms, proposals are scored with
-  the outer-inner contrast and a "BaS-Net" soft NMS that keeps suppressed proposals with decayed
-  scores.
+- clustering-assisted inference scores: the fused score averages 5 terms; the proposals are
+  the shared post-processing with CASE's settings (:data:`OFFICIAL_POSTPROCESS`: OIC and the
+  shared "BaS-Net" soft NMS that keeps suppressed proposals with decayed scores).
 
 Official quirks reproduced by default (each has an explicit option): the dynamic prior uses
 ``argsort(-att)`` indices as ranks (``rank_fix=False``); inference passes gamma (0.15) into the
-outer-ratio slot of the OIC, leaving the class-score weight at 0.2 (``oic_outer_ratio=0.15``,
-``oic_class_weight=0.2``); the initial ``cls_gt`` is ``ones(K, 2) / K``.
+outer-ratio slot of the OIC, leaving the class-score weight at 0.2 (``postprocess.oic_lambda``
+0.15, ``oic_gamma`` 0.2); the initial ``cls_gt`` is ``ones(K, 2) / K``.
 """
 from __future__ import annotations
 

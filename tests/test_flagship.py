@@ -1,0 +1,173 @@
+"""Flagship parts: the N-modality consensus module (checked against CO2-Net's official CCM on
+its golden cases), the light encoders, and the flagship's loss terms."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared_path
+from tiny_tsl300 import make_videos
+from tsl300.engine.batching import collate
+from tsl300.methods.registry import ModelSpec, build_method
+from tsl300.models.consensus import ConcatFusion, ConsensusFusion
+from tsl300.models.encoders import LightMelEncoder, VectorEncoder, build_encoder
+from tsl300.recipes import recipe_from_dict
+
+CLASSES = ("n", "p")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _official_weight(entry: dict) -> torch.Tensor:
+    rng = np.random.RandomState(entry["seed"])
+    w = rng.uniform(-entry["bound"], entry["bound"], size=entry["shape"]).astype(np.float32)
+    assert np.isclose(float(w.astype(np.float64).sum()), entry["check_sum"], rtol=1e-7, atol=1e-4)
+    return torch.from_numpy(w)
+
+
+def test_consensus_matches_official_ccm_golden():
+    """With two 1024-d modalities, the main branch is CO2-Net's BWA_fusion_dropout_feat_v2."""
+    data = json.loads(shared_path("golden", "co2net", "ccm.json").read_text())
+    weights = {e["name"]: _official_weight(e) for e in data["weights"]}
+    fusion = ConsensusFusion({"v": 1024, "a": 1024}, attention_hidden=512).eval()
+    with torch.no_grad():
+        fusion.global_context["v"].weight.copy_(weights["channel_conv.0.weight"][:, :, 1])  # centre tap
+        fusion.global_context["v"].bias.copy_(weights["channel_conv.0.bias"])
+        fusion.local_context["v"]["a"].weight.copy_(weights["bit_wise_attn.0.weight"])
+        fusion.local_context["v"]["a"].bias.copy_(weights["bit_wise_attn.0.bias"])
+        unit = fusion.attention["v"]
+        for ours, theirs in ((unit.conv1, "attention.0"), (unit.conv2, "attention.3"), (unit.out, "attention.5")):
+            ours.weight.copy_(weights[f"{theirs}.weight"])
+            ours.bias.copy_(weights[f"{theirs}.bias"])
+    for case in data["cases"]:
+        main = torch.tensor(case["main"], dtype=torch.float32)
+        aux = torch.tensor(case["aux"], dtype=torch.float32)
+        B, _, T = main.shape
+        with torch.no_grad():
+            out = fusion({"v": main, "a": aux}, torch.ones(B, T, dtype=torch.bool),
+                         {"v": torch.ones(B, dtype=torch.bool), "a": torch.ones(B, dtype=torch.bool)})
+        for ours, key in ((out["filtered"]["v"], "filter_feat"), (out["attentions"]["v"], "attention")):
+            ref = torch.tensor(case[key], dtype=torch.float32)
+            assert torch.all((ours - ref).abs() <= 1e-5 + 1e-5 * ref.abs()), (case["name"], key)
+
+
+def _features(dims, B, T, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {m: torch.rand(B, d, T, generator=g) for m, d in dims.items()}
+
+
+def test_consensus_three_modalities_widths_and_missing_mask():
+    dims = {"rgb": 24, "audio": 16, "text": 8}
+    torch.manual_seed(0)
+    fusion = ConsensusFusion(dims, attention_hidden=8).eval()
+    feats = _features(dims, 3, 10)
+    mask = torch.ones(3, 10, dtype=torch.bool)
+    mask[2, 7:] = False
+    present = {m: torch.ones(3, dtype=torch.bool) for m in dims}
+    present["audio"][1] = False
+    out = fusion(feats, mask, present)
+    assert out["fused"].shape == (3, 48, 10) and fusion.out_dim == 48
+    assert all(out["attentions"][m].shape == (3, 10) for m in dims)
+    assert out["filtered"]["audio"][1].abs().sum() == 0  # a missing modality contributes nothing
+    # the fused attention of video 1 averages the two present modalities only
+    expected = (out["attentions"]["rgb"][1] + out["attentions"]["text"][1]) / 2
+    assert torch.allclose(out["attention"][1], expected)
+    # padding never leaks: video 2's real snippets equal its unpadded forward
+    alone = fusion({m: f[2:3, :, :7] for m, f in feats.items()}, mask[2:3, :7], {m: p[2:3] for m, p in present.items()})
+    assert torch.allclose(alone["attention"][0], out["attention"][2, :7], atol=1e-6)
+    # missing audio changes the other modalities' gates (no local context from it)
+    full = fusion(feats, mask, {m: torch.ones(3, dtype=torch.bool) for m in dims})
+    assert not torch.allclose(full["filtered"]["rgb"][1], out["filtered"]["rgb"][1])
+    assert torch.allclose(full["filtered"]["rgb"][0], out["filtered"]["rgb"][0])
+
+
+def test_single_modality_is_gated_by_its_global_context():
+    torch.manual_seed(0)
+    fusion = ConsensusFusion({"rgb": 6}, attention_hidden=4).eval()
+    x = _features({"rgb": 6}, 1, 5)["rgb"]
+    out = fusion({"rgb": x}, torch.ones(1, 5, dtype=torch.bool), {"rgb": torch.ones(1, dtype=torch.bool)})
+    g = torch.nn.functional.leaky_relu(fusion.global_context["rgb"](x.mean(-1)), 0.2)
+    assert torch.allclose(out["filtered"]["rgb"], torch.sigmoid(g)[..., None] * x, atol=1e-6)
+
+
+def test_concat_fusion_shapes():
+    fusion = ConcatFusion({"a": 4, "b": 6}, attention_hidden=4)
+    out = fusion(_features({"a": 4, "b": 6}, 2, 5), torch.ones(2, 5, dtype=torch.bool),
+                 {"a": torch.ones(2, dtype=torch.bool), "b": torch.tensor([True, False])})
+    assert out["fused"].shape == (2, 10, 5) and out["attention"].shape == (2, 5)
+    assert out["fused"][1, 4:].abs().sum() == 0
+
+
+def test_encoders_shapes_and_padding():
+    torch.manual_seed(0)
+    mel = build_encoder((32, 60), 16).eval()
+    vec = build_encoder((20,), 16).eval()
+    assert isinstance(mel, LightMelEncoder) and isinstance(vec, VectorEncoder)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    x = torch.rand(2, 6, 32, 60)
+    out = mel(x, mask)
+    assert out.shape == (2, 16, 6) and out[1, :, 4:].abs().sum() == 0
+    alone = mel(x[1:, :4], mask[1:, :4])
+    assert torch.allclose(alone[0], out[1, :, :4], atol=1e-6)
+    assert vec(torch.rand(2, 6, 20), mask).shape == (2, 16, 6)
+    with pytest.raises(ValueError, match="no encoder"):
+        build_encoder((2, 3, 4), 8)
+
+
+def _method(**loss):
+    recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 16, "attention_hidden": 8, "fusion_hidden": 16},
+                               "loss": loss, "data": {"modalities": ["rgb", "logmfcc"]}}, "test")
+    torch.manual_seed(0)
+    return build_method(recipe, ModelSpec({"rgb": (16,), "logmfcc": (32, 60)}, CLASSES))
+
+
+@pytest.fixture(scope="module")
+def batch():
+    videos = [v for v in make_videos(n_train=4, n_test=0, seed=1, rgb_dim=16, t_range=(30, 50))]
+    return collate(videos, ["rgb", "logmfcc"], CLASSES)
+
+
+def test_flagship_loss_terms_and_gradients(batch):
+    method = _method()
+    outputs = method(batch)
+    assert outputs["probs"].shape[-1] == 3
+    total, terms = method.compute_loss(outputs, batch, step=0)
+    assert set(terms) == {"ldl", "point", "background", "pseudo_action", "mil", "mutual", "norm", "opposite",
+                          "contrastive"}
+    assert torch.isfinite(total) and all(np.isfinite(v) for v in terms.values())
+    assert terms["contrastive"] > 0  # correct-sign InfoNCE is a positive loss
+    total.backward()
+    for name in ("encoders.rgb.block.project.weight", "encoders.logmfcc.block.project.weight",
+                 "fusion.global_context.rgb.weight", "distribution.weight", "reverse.rgb.weight"):
+        grad = dict(method.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    with torch.no_grad():
+        scores = method.eval().scores(method(batch), batch)
+    assert scores["cas"].shape == batch["mask"].shape + (2,) and scores["video_scores"].shape == (4, 2)
+    assert float(scores["cas"].min()) >= 0 and float(scores["cas"].max()) <= 1
+
+
+def test_flagship_switches(batch):
+    off = _method(ldl=0.0, mutual=0.0, contrastive=0.0, pseudo=0.0)
+    _, terms = off.compute_loss(off(batch), batch, 0)
+    assert not {"ldl", "mutual", "contrastive", "background", "pseudo_action"} & set(terms)
+    hard, smooth = _method(label_smoothing=0.0), _method(label_smoothing=0.1)
+    torch.manual_seed(0)
+    hard.eval(), smooth.eval()
+    _, t_hard = hard.compute_loss(hard(batch), batch, 0)
+    _, t_smooth = smooth.compute_loss(smooth(batch), batch, 0)
+    assert t_hard["point"] != pytest.approx(t_smooth["point"])
+    official = _method(contrastive_official_sign=True).eval()
+    correct = _method().eval()
+    _, t_off = official.compute_loss(official(batch), batch, 0)
+    _, t_cor = correct.compute_loss(correct(batch), batch, 0)
+    assert t_off["contrastive"] == pytest.approx(-t_cor["contrastive"], rel=1e-5)
