@@ -62,6 +62,7 @@ class _HFMixin:
     def spec(self) -> ExtractorSpec:
         extra = {}
         if self.input == "audio":
+            self._processor()                      # the saved processor decides the rate
             extra["sample_rate"] = self.sample_rate
         else:
             extra["frame_size"] = f"short_side={self.image_size},centre_crop={self.image_size}"

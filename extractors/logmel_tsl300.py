@@ -11,8 +11,8 @@ top_db 80), transposed to (frames, 60). This module repeats every step in one st
 audio (first sample first, not shifted to the video clock, as ffmpeg's mp3 output) is
 encoded to mp3 with PyAV's libmp3lame at its default settings and decoded straight back,
 downmixed to mono as librosa does, resampled to SR with soxr HQ (librosa's default
-resampler) and turned into mel frames as it arrives. Only ``power_to_db``'s 80 dB floor needs
-the whole file, so the (frames, 60) mel powers are kept and converted at the end.
+resampler) and turned into mel frames in dB as it arrives; only ``power_to_db``'s 80 dB floor
+needs the whole file, and it is applied in place at the end.
 
 Stored layout: ``flat`` (N, 60) with N >= 32 T; when the official count (1 + samples // 1024)
 falls short of 32 T (T counts the zero-padded last snippet) the rows are padded with the
@@ -31,7 +31,7 @@ import soxr
 from tsl300 import timegrid
 from tsl300.io import AudioChunk, AudioRequest
 
-from .base import Extractor, Sink, fit_rows
+from .base import Extractor, Sink
 from .registry import register_extractor
 from .spec import ExtractorSpec
 
@@ -91,30 +91,48 @@ class Mp3RoundTrip:
 
 
 class StreamingMel:
-    """librosa.feature.melspectrogram(center=True, pad_mode='constant') computed on a stream."""
+    """librosa ``melspectrogram(center=True, pad_mode='constant')`` + ``power_to_db`` on a stream.
 
-    def __init__(self, sample_rate: int):
+    Frames are converted to dB as they arrive (``10 log10(max(S, 1e-10))``, ref 1) into one
+    preallocated array sized from the header duration, so the only thing that grows is the
+    output itself; the 80 dB floor below the global maximum is applied in place at the end.
+    """
+
+    def __init__(self, sample_rate: int, expected_rows: int = 1024):
         self.window = scipy.signal.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
         self.filters = librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=N_MELS)
         self.buffer = np.zeros(N_FFT // 2, np.float32)      # centre padding with zeros
         self.total = 0
         self.frames_done = 0
-        self.blocks: list[np.ndarray] = []
+        self.out = np.empty((max(expected_rows, 1), N_MELS), np.float32)
+        self.peak = -np.inf
 
     def push(self, samples: np.ndarray) -> None:
         self.buffer = np.concatenate([self.buffer, samples.astype(np.float32, copy=False)])
         self.total += len(samples)
         self._run(len(self.buffer) // HOP - 1 if len(self.buffer) >= N_FFT else 0)
 
-    def finish(self) -> np.ndarray:
-        """Mel power, (frames, 60), frames = 1 + samples // 1024 as librosa."""
+    def finish(self, min_rows: int = 0) -> np.ndarray:
+        """(rows, 60) dB, rows = max(1 + samples // 1024 (librosa's count), ``min_rows``); rows past
+        the mel frames hold the array's floor value."""
         n_frames = 1 + self.total // HOP
         remaining = n_frames - self.frames_done
         need = (remaining - 1) * HOP + N_FFT
         if len(self.buffer) < need:
             self.buffer = np.concatenate([self.buffer, np.zeros(need - len(self.buffer), np.float32)])
         self._run(remaining)
-        return np.concatenate(self.blocks) if self.blocks else np.zeros((0, N_MELS), np.float32)
+        rows = max(n_frames, min_rows)
+        self._reserve(rows)
+        db = self.out[:n_frames]
+        np.maximum(db, np.float32(self.peak - TOP_DB), out=db)
+        self.out[n_frames:rows] = db.min() if n_frames else -100.0
+        return self.out[:rows]
+
+    def _reserve(self, rows: int) -> None:
+        if rows > len(self.out):
+            grown = np.empty((max(rows, 2 * len(self.out)), N_MELS), np.float32)
+            grown[: self.frames_done] = self.out[: self.frames_done]
+            self.out = grown
 
     def _run(self, count: int) -> None:
         if count <= 0:
@@ -122,7 +140,12 @@ class StreamingMel:
         frames = librosa.util.frame(self.buffer[: (count - 1) * HOP + N_FFT], frame_length=N_FFT,
                                     hop_length=HOP, axis=0)
         power = np.abs(np.fft.rfft(frames * self.window, axis=1)) ** 2
-        self.blocks.append((power @ self.filters.T).astype(np.float32))
+        block = (power @ self.filters.T).astype(np.float32)
+        np.log10(np.maximum(block, np.float32(1e-10)), out=block)
+        block *= np.float32(10.0)
+        self.peak = max(self.peak, float(block.max()))
+        self._reserve(self.frames_done + count)
+        self.out[self.frames_done: self.frames_done + count] = block
         self.frames_done += count
         self.buffer = self.buffer[count * HOP:]
 
@@ -153,19 +176,22 @@ class LogMelTSL300(Extractor):
 
     def open(self, info, fps):
         request = self.request(info, fps)
-        return _LogMelSink(request.sample_rate, min(2, info.audio_channels or 1), tsl300_sample_rate(fps),
-                           self.mp3_round_trip)
+        target = tsl300_sample_rate(fps)
+        expected = 1 + int(info.duration * target) // HOP + 64           # rows, from the header
+        expected = max(expected, timegrid.MEL_FRAMES_PER_SNIPPET * (-(-(info.n_frames or 0) // 16) + 1))
+        return _LogMelSink(request.sample_rate, min(2, info.audio_channels or 1), target,
+                           self.mp3_round_trip, expected)
 
     def missing(self, n_snippets):
         return np.zeros((n_snippets * timegrid.MEL_FRAMES_PER_SNIPPET, N_MELS), np.float32)
 
 
 class _LogMelSink(Sink):
-    def __init__(self, rate: int, channels: int, target_rate: int, round_trip: bool):
+    def __init__(self, rate: int, channels: int, target_rate: int, round_trip: bool, expected_rows: int):
         self.round_trip = Mp3RoundTrip(rate, channels) if round_trip else None
         self.resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
         self.rate, self.target_rate = rate, target_rate
-        self.mel = StreamingMel(target_rate)
+        self.mel = StreamingMel(target_rate, expected_rows)
         self.samples_in = 0
         self.samples_out = 0
 
@@ -188,7 +214,4 @@ class _LogMelSink(Sink):
 
     def result(self, n_snippets):
         self._consume(self.round_trip.push(None) if self.round_trip else [], last=True)
-        db = librosa.power_to_db(self.mel.finish().T, ref=1.0, top_db=TOP_DB).T.astype(np.float32)
-        rows = max(len(db), n_snippets * timegrid.MEL_FRAMES_PER_SNIPPET)
-        floor = float(db.min()) if db.size else -100.0
-        return fit_rows(db, rows, fill=floor)
+        return self.mel.finish(n_snippets * timegrid.MEL_FRAMES_PER_SNIPPET)

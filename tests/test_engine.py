@@ -156,3 +156,19 @@ def test_non_finite_weights_are_not_saved(tmp_path, videos):
     with pytest.raises(CheckpointError, match="non-finite"):
         save_checkpoint(tmp_path / "bad", method, {})
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_safetensors_header_length_starting_like_pickle_loads(tmp_path):
+    """A header length whose first byte is 0x80 (pickle's magic) is still a safetensors file."""
+    from safetensors.torch import save_file
+
+    from tsl300.engine.checkpoint import _load_tensors
+
+    for pad in range(300):
+        path = tmp_path / f"w{pad}.safetensors"
+        save_file({"w": torch.ones(2)}, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a 0x80 first byte")
+    assert torch.equal(_load_tensors(path)["w"], torch.ones(2))

@@ -84,7 +84,7 @@ class DivergingMethod(Method):
 
     def compute_loss(self, outputs, batch, step):
         loss = outputs["x"] ** 2 if step < 2 else outputs["x"] * float("nan")
-        return loss, {"x": float(outputs["x"])}
+        return loss, {"x": float(outputs["x"].detach())}
 
 
 def test_divergence_stops_with_message_and_no_nan_checkpoint(tmp_path, videos):
@@ -117,3 +117,13 @@ def test_select_val_keeps_best_checkpoint(tmp_path, videos):
     best = max(result.history, key=lambda r: r["selection_metric"])
     assert result.selected_step == best["step"]
     assert load_checkpoint(tmp_path / "model").meta["step"] == best["step"]
+
+
+def test_time_limit_stops_early_and_says_so(tmp_path, videos):
+    train_videos = [v for v in videos if v.subset == "train"]
+    trainer = Trainer(flagship_recipe(), train_videos, spec_of(train_videos), tmp_path, progress=False,
+                      tensorboard=False, time_limit_s=0.0)
+    result = trainer.fit()
+    assert result.steps == 1 and result.selected_step == 1
+    meta = load_checkpoint(tmp_path / "model").meta
+    assert meta["step"] == 1 and meta["stopped_early"]["of"] == 6

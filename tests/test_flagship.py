@@ -90,6 +90,23 @@ def test_consensus_three_modalities_widths_and_missing_mask():
     assert torch.allclose(full["filtered"]["rgb"][0], out["filtered"]["rgb"][0])
 
 
+def test_max_attention_fusion_keeps_a_one_modality_cue():
+    dims = {"a": 4, "b": 4}
+    torch.manual_seed(0)
+    mean_fusion = ConsensusFusion(dims, attention_hidden=4).eval()
+    max_fusion = ConsensusFusion(dims, attention_hidden=4, attention_fusion="max").eval()
+    max_fusion.load_state_dict(mean_fusion.state_dict())
+    feats, mask = _features(dims, 2, 6), torch.ones(2, 6, dtype=torch.bool)
+    present = {"a": torch.ones(2, dtype=torch.bool), "b": torch.tensor([True, False])}
+    out_mean, out_max = mean_fusion(feats, mask, present), max_fusion(feats, mask, present)
+    both = torch.stack([out_max["attentions"]["a"][0], out_max["attentions"]["b"][0]])
+    assert torch.allclose(out_max["attention"][0], both.amax(0))
+    assert torch.allclose(out_mean["attention"][0], both.mean(0))
+    assert torch.allclose(out_max["attention"][1], out_max["attentions"]["a"][1])  # b missing
+    with pytest.raises(ValueError, match="attention_fusion"):
+        ConsensusFusion(dims, attention_fusion="median")
+
+
 def test_single_modality_is_gated_by_its_global_context():
     torch.manual_seed(0)
     fusion = ConsensusFusion({"rgb": 6}, attention_hidden=4).eval()
@@ -123,8 +140,9 @@ def test_encoders_shapes_and_padding():
         build_encoder((2, 3, 4), 8)
 
 
-def _method(**loss):
-    recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 16, "attention_hidden": 8, "fusion_hidden": 16},
+def _method(model=None, **loss):
+    recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 16, "attention_hidden": 8, "fusion_hidden": 16,
+                                                               **(model or {})},
                                "loss": loss, "data": {"modalities": ["rgb", "logmfcc"]}}, "test")
     torch.manual_seed(0)
     return build_method(recipe, ModelSpec({"rgb": (16,), "logmfcc": (32, 60)}, CLASSES))
@@ -154,6 +172,13 @@ def test_flagship_loss_terms_and_gradients(batch):
         scores = method.eval().scores(method(batch), batch)
     assert scores["cas"].shape == batch["mask"].shape + (2,) and scores["video_scores"].shape == (4, 2)
     assert float(scores["cas"].min()) >= 0 and float(scores["cas"].max()) <= 1
+
+
+def test_flagship_skip_features_widen_the_neck(batch):
+    method = _method({"skip_features": True, "attention_fusion": "max"})
+    assert method.neck.in_channels == 2 * 32
+    total, _ = method.compute_loss(method(batch), batch, 0)
+    assert torch.isfinite(total)
 
 
 def test_flagship_switches(batch):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -284,6 +285,8 @@ def recipe_from_dict(data: dict, source: str = "<recipe>") -> Recipe:
         raise RecipeError(f"{source}: 'schedule.kind' must be constant, cosine or linear, got {recipe.schedule.kind!r}")
     if recipe.optimizer.name not in ("adam", "adamw", "sgd"):
         raise RecipeError(f"{source}: 'optimizer.name' must be adam, adamw or sgd, got {recipe.optimizer.name!r}")
+    if not (math.isfinite(recipe.optimizer.lr) and recipe.optimizer.lr >= 0):
+        raise RecipeError(f"{source}: 'optimizer.lr' must be a finite number >= 0, got {recipe.optimizer.lr}")
     if not 0.0 <= recipe.data.val_fraction < 1.0:
         raise RecipeError(f"{source}: 'data.val_fraction' must be in [0, 1), got {recipe.data.val_fraction}")
     if not recipe.data.modalities:

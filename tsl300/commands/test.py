@@ -21,11 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.devices import configure
-
-    device = configure(args.device, args.threads)
     from ..engine.runs import test_model
     from ..eval import format_table
 
+    device = configure(args.device, args.threads)
     result = test_model(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size,
                         device=device)
     meta = result["meta"]

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import Tsl300Error
+from ..errors import DataError, Tsl300Error
 from ..engine.devices import add_device_arguments
 from ..recipes import SELECT_CHOICES, load_recipe
 
@@ -46,23 +46,31 @@ def _seeds(text: str | None, default: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine import runs
     from ..engine.devices import configure
+    from ..eval import format_table
 
     device = configure(args.device, args.threads)
-    from ..engine import runs
-
     overrides = list(args.overrides)
     if args.select:
         overrides.append(f"select={args.select}")
     recipe = load_recipe(args.recipe, overrides)
     seeds = _seeds(args.seeds, recipe.seed)
     out = Path(args.out)
+    # one dataset for every seed: the point-annotator draw (data.point_source: random) uses the
+    # recipe's seed, so all seeds see the same point labels and differ in init and batch order
     train_set = runs.open_split(args.data, "train", recipe)
     spec = runs.spec_from_dataset(train_set, recipe.data.modalities)
     train_videos = list(train_set)
     test_videos = None
     if not args.no_test or recipe.select == "test":
-        test_videos = list(runs.open_split(args.data, "test", recipe, with_points=False))
+        try:
+            test_videos = list(runs.open_split(args.data, "test", recipe, with_points=False))
+        except DataError as exc:
+            if recipe.select == "test":
+                raise
+            print(f"no test split to evaluate on ({exc}); training only")
+    no_test = args.no_test or not test_videos or not any(v.segments for v in test_videos)
     rows, seconds, steps = [], [], []
     for seed in seeds:
         seeded = runs.with_seed(recipe, seed)
@@ -75,10 +83,9 @@ def run(args: argparse.Namespace) -> int:
         early = f" (time limit: stopped early, of {seeded.schedule.steps})" if result.steps < seeded.schedule.steps else ""
         print(f"seed {seed}: trained {result.steps} steps{early} in {result.seconds:.1f} s; "
               f"selected step {result.selected_step} ({runs.SELECTION_NOTE[result.select]}) -> {result.model_path}")
-        if args.no_test or not any(v.segments for v in test_videos):
+        if no_test:
             continue
         tested = runs.test_model(run_dir, args.data, videos=test_videos, device=device)
-        from ..eval import format_table
         if len(seeds) == 1:
             print(format_table(tested["metrics"]))
         rows.append(runs.headline(tested["metrics"]))

@@ -9,7 +9,8 @@ A checkpoint ``NAME`` is three files side by side:
   ``state.<param index>.<name>``; its scalar entries and hyper-parameters go in the sidecar.
 
 A pickle (``torch.save``) file is refused with a ``CheckpointError``: unpickling runs arbitrary
-code, and a checkpoint may come from a stranger. Writes are atomic (temp file + rename).
+code, and a checkpoint may come from a stranger. Writes are atomic (temp file + rename), and
+the three files always come from one save (see :func:`finish_interrupted_save`).
 """
 from __future__ import annotations
 
@@ -90,14 +91,46 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise CheckpointError(f"{weights}: refusing to save non-finite values in '{key}'")
     full_meta = {"format": FORMAT, "tsl300_version": __version__, **meta}
+    finish_interrupted_save(path)
+    # phase 1: every file complete under a hidden ".pending" name, the sidecar last
     if optimizer is not None:
         tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
         full_meta["optimizer"] = optim_meta
-        _atomic_write(optim_path, lambda tmp: save_file(tensors, tmp))
-    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+        _atomic_write(_pending(optim_path), lambda tmp: save_file(tensors, tmp))
+    _atomic_write(_pending(weights), lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     text = json.dumps(full_meta, indent=2, sort_keys=False, default=_json_default)
-    _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    _atomic_write(_pending(sidecar), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    # phase 2: move them into place
+    finish_interrupted_save(path)
     return weights
+
+
+def _pending(path: Path) -> Path:
+    return path.with_name(f".{path.name}.pending")
+
+
+def finish_interrupted_save(path: str | Path) -> None:
+    """Complete or undo a save of checkpoint ``path`` that a crash interrupted.
+
+    Saving writes the optimizer state, weights and sidecar under ``.pending`` names (the
+    sidecar last), then renames them into place (the sidecar last). A pending sidecar thus means
+    the new set is complete: the renames are finished here (a crash between two renames would
+    otherwise pair new weights with the old sidecar, and a resumed run would silently train
+    from a mixed state). Without it the new set is incomplete and its files are removed; the
+    previous checkpoint is untouched. Called by every save, and by a load that finds a
+    pending sidecar.
+    """
+    weights, sidecar, optim_path = checkpoint_paths(path)
+    ready = _pending(sidecar).exists()
+    for final in (optim_path, weights, sidecar):
+        pending = _pending(final)
+        try:
+            if ready:
+                os.replace(pending, final)
+            else:
+                pending.unlink()
+        except FileNotFoundError:  # not part of this save, or another process got there first
+            pass
 
 
 def _json_default(value):
@@ -136,6 +169,8 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
 def load_checkpoint(path: str | Path, with_optimizer: bool = False) -> Checkpoint:
     """Read a checkpoint saved by :func:`save_checkpoint`, without unpickling anything."""
     weights, sidecar, optim_path = checkpoint_paths(path)
+    if _pending(sidecar).exists():  # a save stopped while moving its files: complete it
+        finish_interrupted_save(path)
     if not weights.exists():
         given = Path(path)
         if given.exists() and given.suffix not in (".safetensors", ".json"):

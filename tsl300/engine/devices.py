@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from ..errors import Tsl300Error
 
 
@@ -18,8 +16,10 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
 
 
-def configure(device: str = "auto", threads: int | None = None) -> torch.device:
-    """Apply ``threads`` and resolve ``device``; a CUDA request without CUDA is an error."""
+def configure(device: str = "auto", threads: int | None = None):
+    """Apply ``threads`` and resolve ``device`` (a ``torch.device``); CUDA without CUDA is an error."""
+    import torch  # here, so that building the CLI parser does not import torch
+
     if threads is not None:
         if threads < 1:
             raise Tsl300Error(f"--threads must be >= 1, got {threads}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -199,6 +200,9 @@ class Trainer:
         self.best_metric, self.best_step = None, None
         start = self.resume() if resume else 0
         mode = "a" if resume else "w"
+        if resume:  # rows logged after the checkpoint (the run died before the next save)
+            for name in ("train_log.csv", "eval_log.csv"):
+                _drop_rows_after(self.run_dir / name, start)
         history: list[dict] = []
         writer = _tensorboard_writer(self.run_dir / "tensorboard") if self.tensorboard else None
         train_log = open(self.run_dir / "train_log.csv", mode, newline="", encoding="utf-8")
@@ -212,8 +216,19 @@ class Trainer:
                 self.method.train()
                 factor = set_lr(self.optimizer, step, schedule)
                 batch = self.make_batch(step)
-                outputs = self.method(batch)
-                loss, terms = self.method.compute_loss(outputs, batch, step)
+                outputs = None
+                try:
+                    outputs = self.method(batch)
+                    loss, terms = self.method.compute_loss(outputs, batch, step)
+                except RuntimeError as exc:  # e.g. BCE refusing the NaN probabilities of huge weights
+                    bad = _first_nan(self.method.named_parameters(), outputs)
+                    if bad is None:
+                        raise
+                    raise TrainingDiverged(
+                        f"training diverged at step {step}: {bad} is NaN "
+                        f"({str(exc).splitlines()[0]}); last good checkpoint: "
+                        f"{self.run_dir / 'checkpoints' / 'last.safetensors'} "
+                        "(lower optimizer.lr or set schedule.grad_clip)") from None
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"training diverged at step {step}: loss is {loss.item()} "
@@ -293,6 +308,36 @@ class Trainer:
             shutil.copyfile(src, tmp)
             tmp.replace(dst)
         return dst_w
+
+
+def _first_nan(parameters, outputs) -> str | None:
+    """Name of the first parameter (non-finite) or model output (NaN) that shows divergence."""
+    for name, value in parameters:
+        if not torch.isfinite(value).all():
+            return f"parameter '{name}'"
+    items = outputs.items() if isinstance(outputs, dict) else ()
+    for name, value in items:
+        if torch.is_tensor(value) and value.is_floating_point() and torch.isnan(value).any():
+            return f"model output '{name}'"
+    return None
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """Keep the header and the rows of steps <= ``step`` of a log CSV (atomically)."""
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) < 2 or "step" not in rows[0]:
+        return
+    column = rows[0].index("step")
+    kept = [rows[0]] + [r for r in rows[1:] if len(r) > column and r[column].isdigit() and int(r[column]) <= step]
+    if len(kept) == len(rows):
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(kept)
+    os.replace(tmp, path)
 
 
 def _csv_writer(handle, row: dict, write_header: bool) -> csv.DictWriter:

@@ -50,6 +50,8 @@ class FlagshipModel:
     attention_hidden: int = 128
     fusion_hidden: int = 256
     fusion: str = "consensus"  # consensus | concat
+    attention_fusion: str = "mean"  # mean (CO2-Net) | max of the modality attentions
+    skip_features: bool = False  # neck also reads the unfiltered encoded features
     encoder_dropout: float = 0.2
     consensus_dropout: float = 0.5
     head_dropout: float = 0.5
@@ -92,8 +94,9 @@ class FlagshipMethod(Method):
             for m, shape in spec.modality_shapes.items()})
         dims = {m: model.hidden for m in self.modalities}
         fusion_cls = ConsensusFusion if model.fusion == "consensus" else ConcatFusion
-        self.fusion = fusion_cls(dims, model.attention_hidden, model.consensus_dropout)
-        self.neck = nn.Conv1d(self.fusion.out_dim, model.fusion_hidden, 3, padding=1)
+        self.fusion = fusion_cls(dims, model.attention_hidden, model.consensus_dropout, model.attention_fusion)
+        neck_in = self.fusion.out_dim + (sum(dims.values()) if model.skip_features else 0)
+        self.neck = nn.Conv1d(neck_in, model.fusion_hidden, 3, padding=1)
         self.drop = nn.Dropout(model.head_dropout)
         self.classifier = nn.Conv1d(model.fusion_hidden, self.num_classes + 1, 1)
         self.distribution = nn.Conv1d(model.fusion_hidden, self.num_classes, 1)
@@ -106,7 +109,12 @@ class FlagshipMethod(Method):
         m = mask[:, None, :].float()
         encoded = {name: self.encoders[name](batch["features"][name].float(), mask) for name in self.modalities}
         fused = self.fusion(encoded, mask, batch["modality_mask"])
-        feat = torch.relu(self.neck(fused["fused"])) * m  # (B, H, T)
+        neck_in = fused["fused"]
+        if self.cfg.skip_features:
+            present = batch["modality_mask"]
+            raw = [encoded[n] * present[n].to(m.dtype)[:, None, None] for n in self.modalities]
+            neck_in = torch.cat([neck_in] + raw, dim=1)
+        feat = torch.relu(self.neck(neck_in)) * m  # (B, H, T)
         cas = self.classifier(self.drop(feat)).transpose(1, 2)  # (B, T, C+1)
         dist = self.distribution(self.drop(feat)).transpose(1, 2)  # (B, T, C)
         attention = fused["attention"] * mask

@@ -5,9 +5,11 @@ LeakyReLU) gates, channel by channel, the *local* context of the other modalitie
 each other modality into the main width, averaged over the modalities present):
 ``filtered_m = sigmoid(local_others * global_m) * main_m``. An attention unit turns each
 filtered feature into a class-agnostic foreground attention; the fused attention is the mean
-over the modalities a video has. With two modalities and equal widths this is CO2-Net's pair of
-modules (``vAttn``, ``fAttn``); the official module's k=3 conv on a length-1 input is a linear
-map, written as one here.
+over the modalities a video has (``attention_fusion="mean"``, CO2-Net's choice) or their
+maximum (``"max"``: a segment carried by one modality only keeps that modality's attention,
+which suits audio-visual sentiment, where the cue is often in one channel). With two
+modalities and equal widths this is CO2-Net's pair of modules (``vAttn``, ``fAttn``); the
+official module's k=3 conv on a length-1 input is a linear map, written as one here.
 
 Missing modalities (a video without audio) are masked: they contribute no local context, their
 attention is left out of the mean and their filtered feature is zero. A main modality whose
@@ -51,10 +53,14 @@ class ConsensusFusion(nn.Module):
         dropout: dropout on the global/local context and inside the attention units.
     """
 
-    def __init__(self, dims: Mapping[str, int], attention_hidden: int = 128, dropout: float = 0.5):
+    def __init__(self, dims: Mapping[str, int], attention_hidden: int = 128, dropout: float = 0.5,
+                 attention_fusion: str = "mean"):
         super().__init__()
         if not dims:
             raise ValueError("ConsensusFusion needs at least one modality")
+        if attention_fusion not in ("mean", "max"):
+            raise ValueError(f"attention_fusion must be 'mean' or 'max', got {attention_fusion!r}")
+        self.attention_fusion = attention_fusion
         self.names: Sequence[str] = list(dims)
         self.dims = dict(dims)
         self.global_context = nn.ModuleDict({m: nn.Linear(d, d) for m, d in dims.items()})
@@ -97,7 +103,10 @@ class ConsensusFusion(nn.Module):
             attentions[main] = self.attention[main](out, mask)
         stacked = torch.stack([attentions[m] for m in self.names])  # (N, B, T)
         weights = torch.stack([modality_mask[m].to(stacked.dtype) for m in self.names])[..., None]
-        attention = (stacked * weights).sum(0) / weights.sum(0).clamp_min(1.0)
+        if self.attention_fusion == "max":  # missing modalities count as 0 (attentions are >= 0)
+            attention = (stacked * weights).amax(dim=0)
+        else:
+            attention = (stacked * weights).sum(0) / weights.sum(0).clamp_min(1.0)
         fused = torch.cat([filtered[m] for m in self.names], dim=1)
         return {"filtered": filtered, "attentions": attentions, "attention": attention, "fused": fused}
 
@@ -105,7 +114,8 @@ class ConsensusFusion(nn.Module):
 class ConcatFusion(nn.Module):
     """The ablation without consensus: concatenate the features; one attention unit on them."""
 
-    def __init__(self, dims: Mapping[str, int], attention_hidden: int = 128, dropout: float = 0.5):
+    def __init__(self, dims: Mapping[str, int], attention_hidden: int = 128, dropout: float = 0.5,
+                 attention_fusion: str = "mean"):
         super().__init__()
         self.names = list(dims)
         self.dims = dict(dims)
