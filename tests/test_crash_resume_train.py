@@ -62,14 +62,14 @@ def _argv(recipe, data, out, *extra):
             "--threads", "1", *extra]
 
 
-def assert_same_model(run: Path, ref: Path) -> None:
+def assert_same_model(run: Path, ref: Path, steps: int = STEPS) -> None:
     got, want = load_checkpoint(run / "model.safetensors"), load_checkpoint(ref / "model.safetensors")
     assert sorted(got.state_dict) == sorted(want.state_dict)
     for key, value in want.state_dict.items():
         assert torch.equal(got.state_dict[key], value), key
-    assert got.meta["step"] == want.meta["step"] == STEPS
-    steps = [int(row["step"]) for row in csv.DictReader(open(run / "train_log.csv"))]
-    assert steps == list(range(1, STEPS + 1))  # one row per step, none twice after the resume
+    assert got.meta["step"] == want.meta["step"] == steps
+    logged = [int(row["step"]) for row in csv.DictReader(open(run / "train_log.csv"))]
+    assert logged == list(range(1, steps + 1))  # one row per step, none twice after the resume
 
 
 class Crash(BaseException):
@@ -106,19 +106,23 @@ def test_crash_at_seeded_write_points_then_resume(setup, tmp_path, monkeypatch, 
 
 @pytest.mark.slow
 def test_sigkill_then_resume(setup, tmp_path, capsys):
-    recipe, data, ref = setup
+    recipe, data, _ = setup
+    steps = 40  # long enough that the kill lands mid-run on a fast machine too
+    longer = ["--set", f"schedule.steps={steps}"]
+    ref = tmp_path / "reference"
+    assert main(_argv(recipe, data, ref, *longer)) == 0
     rng = np.random.default_rng(11)
     run = tmp_path / "run"
-    kill_step = int(rng.integers(1, STEPS - 1))
+    kill_step = int(rng.integers(3, steps // 2))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "tsl300", *_argv(recipe, data, run)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tsl300", *_argv(recipe, data, run, *longer)], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sidecar = run / "checkpoints" / "last.json"
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
         try:
             if json.loads(sidecar.read_text())["step"] >= kill_step:
-                time.sleep(float(rng.uniform(0, 0.05)))
+                time.sleep(float(rng.uniform(0, 0.02)))
                 break
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             pass
@@ -127,5 +131,5 @@ def test_sigkill_then_resume(setup, tmp_path, capsys):
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert not (run / "model.safetensors").exists()
-    assert main(_argv(recipe, data, run, "--resume")) == 0, capsys.readouterr().err
-    assert_same_model(run, ref)
+    assert main(_argv(recipe, data, run, *longer, "--resume")) == 0, capsys.readouterr().err
+    assert_same_model(run, ref, steps)

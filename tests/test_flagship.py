@@ -103,6 +103,10 @@ def test_max_attention_fusion_keeps_a_one_modality_cue():
     assert torch.allclose(out_max["attention"][0], both.amax(0))
     assert torch.allclose(out_mean["attention"][0], both.mean(0))
     assert torch.allclose(out_max["attention"][1], out_max["attentions"]["a"][1])  # b missing
+    joint = ConsensusFusion(dims, attention_hidden=4, attention_fusion="joint").eval()
+    out_joint = joint(feats, mask, present)
+    assert out_joint["attention"].shape == (2, 6) and set(out_joint["attentions"]) == {"a", "b"}
+    assert torch.allclose(out_joint["attention"], joint.joint_attention(out_joint["fused"], mask))
     with pytest.raises(ValueError, match="attention_fusion"):
         ConsensusFusion(dims, attention_fusion="median")
 

@@ -106,16 +106,18 @@ def valid_pair(draw):
 PRED_FAULTS = {
     "start_after_end": lambda p, d: {**p, "segment": [p["segment"][1] + 1, p["segment"][0]]},
     "nan_score": lambda p, d: {**p, "score": d.draw(st.sampled_from([math.nan, math.inf, -math.inf]))},
-    "score_not_number": lambda p, d: {**p, "score": d.draw(st.sampled_from(["0.5", None, True, [0.5]]))},
+    "score_not_number": lambda p, d: {**p, "score": d.draw(st.sampled_from(["0.5", None, True, False, [0.5]]))},
     "nan_bound": lambda p, d: {**p, "segment": [math.nan, 1.0]},
-    "bad_segment": lambda p, d: {**p, "segment": d.draw(st.sampled_from([[1.0], [1, 2, 3], "1-2", None, ["a", 2]]))},
+    "bad_segment": lambda p, d: {**p, "segment": d.draw(st.sampled_from(
+        [[1.0], [1, 2, 3], "1-2", None, ["a", 2], [False, 2], [0, True]]))},
     "unknown_label": lambda p, d: {**p, "label": d.draw(st.sampled_from(["x", "positive", 1, None]))},
     "missing_score": lambda p, d: {k: v for k, v in p.items() if k != "score"},
     "not_an_object": lambda p, d: d.draw(st.sampled_from([[], "p", 3])),
 }
 GT_FAULTS = {
-    "gt_start_after_end": lambda a, d: {**a, "segment": [a["segment"][1] + 1, a["segment"][0]]},
+    "gt_start_after_end": lambda a, d: {**a, "segment": [float(a["segment"][1]) + 1, a["segment"][0]]},
     "gt_nan_bound": lambda a, d: {**a, "segment": ["nan", 3]},
+    "gt_bool_bound": lambda a, d: {**a, "segment": [False, 3]},
     "gt_label_not_string": lambda a, d: {**a, "label": d.draw(st.sampled_from([0, None, ["p"]]))},
     "gt_missing_label": lambda a, d: {"segment": a["segment"]},
 }

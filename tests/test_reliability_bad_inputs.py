@@ -15,6 +15,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 from fractions import Fraction
 
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
+import tsl300
 from tsl300.cli import main
 from tsl300.errors import MediaError
 from tsl300.io import MediaStream, VideoRequest, probe
@@ -152,8 +154,8 @@ def test_rerun_skips_done_files_and_reports_the_same_failures(corpus, extracted,
     assert f"extracted 0, skipped {len(good)} already done, failed {len(bad)}" in captured.out
     reasons = {
         "zero_bytes.mp4": "file is empty (0 bytes)",
-        "text_file.mp4": "not a readable media file",
-        "truncated_262_bytes.mp4": "",
+        "text_file.mp4": "not a readable media file (",
+        "truncated_262_bytes.mp4": "no audio or video stream",
         "movie-hello_cut_at_100kB.mp4": "truncated or corrupt",
         "jfk.flac": "no video stream (audio only)",
         "audio_only.m4a": "no video stream (audio only)",
@@ -182,6 +184,13 @@ def test_localize_batch_matches_extract_and_names_each_bad_file(corpus, extracte
         assert result.scores.shape == (rows, 2), stem  # same time grid as extract
         assert np.isfinite(result.scores).all(), stem
         assert result.metadata.audio_missing == GOOD[stem][1], stem
+    # the Python API gives the same, and the same errors
+    direct = tsl300.localize(good["fifteen_frames"], model=str(tiny_model))
+    written = LocalizationResult.from_json(out / "fifteen_frames.json")
+    np.testing.assert_allclose(direct.scores, written.scores, atol=1e-6)
+    for path in bad:
+        with pytest.raises(MediaError, match=re.escape(str(path))):
+            tsl300.localize(path, model=str(tiny_model))
 
 
 def test_rotated_phone_video_is_decoded_upright(corpus):

@@ -136,7 +136,7 @@ def read_point_table(path: Path, class_names: tuple[str, ...]) -> pd.DataFrame:
         raise DataError(f"{path}: empty field in data row {row + 1}")
     for col in ("class_index", "start_frame", "stop_frame", "point"):
         values = pd.to_numeric(table[col], errors="coerce")
-        bad = values.isna() | (values != values.round()) | (values < 0)
+        bad = values.isna() | ~np.isfinite(values) | (values != values.round()) | (values < 0)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(f"{path}: column {col!r} must hold integers >= 0, data row {row + 1} "

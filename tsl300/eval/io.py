@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import DataError
 
 UNKNOWN_LABEL_POLICIES = ("error", "ignore")
+_BOOLS = frozenset((bool, np.bool_))
 _RAW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
@@ -97,6 +98,8 @@ def _segment_bounds(segment: Any, where: str) -> tuple[float, float]:
     """Check one ``[start, end]`` pair: numbers (or numeric strings), finite, start <= end."""
     if not isinstance(segment, (list, tuple)) or len(segment) != 2:
         raise DataError(f"{where}: 'segment' must be [start, end], got {segment!r}")
+    if any(isinstance(x, (bool, np.bool_)) for x in segment):
+        raise DataError(f"{where}: segment bounds must be numbers, got {segment!r}")
     try:
         start, end = float(segment[0]), float(segment[1])
     except (TypeError, ValueError):
@@ -173,6 +176,8 @@ def _bounds_array(bounds: list) -> np.ndarray | None:
     if not bounds:
         return np.zeros((0, 2))
     if set(map(len, bounds)) != {2}:
+        return None
+    if not _BOOLS.isdisjoint(map(type, itertools.chain.from_iterable(bounds))):
         return None
     flat = np.fromiter(itertools.chain.from_iterable(bounds), np.float64, 2 * len(bounds))
     seg = flat.reshape(-1, 2)
@@ -264,7 +269,9 @@ def _predictions_arrays(
     if seg is None or not _all_strings(labels):
         return None
     score = np.array(scores)
-    if len(scores) and score.dtype.kind not in "iuf":  # strings, None, all-bool: item check
+    if len(scores) and (score.dtype.kind not in "iuf" or score.ndim != 1):  # strings, None, all-bool,
+        return None  # [0.5] lists: the item check names them
+    if not _BOOLS.isdisjoint(map(type, scores)):  # true mixed with numbers would read as 1.0
         return None
     score = score.astype(np.float64)
     if not np.isfinite(score).all():

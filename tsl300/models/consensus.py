@@ -7,7 +7,9 @@ each other modality into the main width, averaged over the modalities present):
 filtered feature into a class-agnostic foreground attention; the fused attention is the mean
 over the modalities a video has (``attention_fusion="mean"``, CO2-Net's choice) or their
 maximum (``"max"``: a segment carried by one modality only keeps that modality's attention,
-which suits audio-visual sentiment, where the cue is often in one channel). With two
+which suits audio-visual sentiment, where the cue is often in one channel), or the output of
+one more attention unit on all the filtered features (``"joint"``); the per-modality
+attentions are still returned for the mutual-learning and norm terms. With two
 modalities and equal widths this is CO2-Net's pair of modules (``vAttn``, ``fAttn``); the
 official module's k=3 conv on a length-1 input is a linear map, written as one here.
 
@@ -58,8 +60,8 @@ class ConsensusFusion(nn.Module):
         super().__init__()
         if not dims:
             raise ValueError("ConsensusFusion needs at least one modality")
-        if attention_fusion not in ("mean", "max"):
-            raise ValueError(f"attention_fusion must be 'mean' or 'max', got {attention_fusion!r}")
+        if attention_fusion not in ("mean", "max", "joint"):
+            raise ValueError(f"attention_fusion must be 'mean', 'max' or 'joint', got {attention_fusion!r}")
         self.attention_fusion = attention_fusion
         self.names: Sequence[str] = list(dims)
         self.dims = dict(dims)
@@ -70,6 +72,8 @@ class ConsensusFusion(nn.Module):
                                  for o in dims if o != main})
             for main in dims})
         self.attention = nn.ModuleDict({m: AttentionUnit(d, attention_hidden, dropout) for m, d in dims.items()})
+        if attention_fusion == "joint":
+            self.joint_attention = AttentionUnit(sum(dims.values()), attention_hidden, dropout)
         self.act = nn.LeakyReLU(0.2)
         self.drop = nn.Dropout(dropout)
 
@@ -103,11 +107,13 @@ class ConsensusFusion(nn.Module):
             attentions[main] = self.attention[main](out, mask)
         stacked = torch.stack([attentions[m] for m in self.names])  # (N, B, T)
         weights = torch.stack([modality_mask[m].to(stacked.dtype) for m in self.names])[..., None]
+        fused = torch.cat([filtered[m] for m in self.names], dim=1)
         if self.attention_fusion == "max":  # missing modalities count as 0 (attentions are >= 0)
             attention = (stacked * weights).amax(dim=0)
+        elif self.attention_fusion == "joint":  # one unit reads every filtered feature
+            attention = self.joint_attention(fused, mask)
         else:
             attention = (stacked * weights).sum(0) / weights.sum(0).clamp_min(1.0)
-        fused = torch.cat([filtered[m] for m in self.names], dim=1)
         return {"filtered": filtered, "attentions": attentions, "attention": attention, "fused": fused}
 
 
