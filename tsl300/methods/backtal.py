@@ -51,12 +51,20 @@ def neighbour_similarity(embedding: torch.Tensor, eps: float = 1e-8) -> torch.Te
                         for other in (left, embedding, right)], dim=1)
 
 
-def _unfold_taps(feature: torch.Tensor) -> torch.Tensor:
-    """(B, Cin, T) -> (B, Cin * 3, T), row ``c * 3 + k`` holding x[c, t + k - 1] (zero padded):
-    the channel-major layout of ``nn.Unfold((3, 1), padding=(1, 0))``."""
-    padded = F.pad(feature, (1, 1))
-    taps = torch.stack([padded[..., k:k + feature.shape[-1]] for k in range(3)], dim=2)
-    return taps.flatten(1, 2)
+def _tap_ranges(cin: int, layout: str) -> list[tuple[int, int, int, int]]:
+    """``(group, tap, lo, hi)``: input channels ``lo..hi-1`` enter through kernel tap ``tap``
+    scaled by ``similarity[group]``. Official layout: unfolded row ``3c + k`` belongs to group
+    ``(3c + k) // Cin``, so for each tap the channels of a group are one contiguous range."""
+    if layout == "tap":
+        return [(k, k, 0, cin) for k in range(3)]
+    ceil3 = lambda a: -(-a // 3)  # noqa: E731
+    ranges = []
+    for k in range(3):
+        for g in range(3):
+            lo, hi = max(0, ceil3(g * cin - k)), min(cin, ceil3((g + 1) * cin - k))
+            if hi > lo:
+                ranges.append((g, k, lo, hi))
+    return ranges
 
 
 def affinity_conv1d(feature: torch.Tensor, embedding: torch.Tensor, weight: torch.Tensor,
@@ -70,15 +78,20 @@ def affinity_conv1d(feature: torch.Tensor, embedding: torch.Tensor, weight: torc
     ``similarity[r // Cin]`` (first third of the channels by the left similarity on every tap,
     the middle third by 1, the last third by the right similarity).
     ``layout="tap"`` scales tap ``k`` by ``similarity[k]`` (the paper's description).
+
+    Computed as per-(group, tap) channel-range matmuls summed per group, then scaled: the FLOPs
+    of one convolution, without materialising the (B, 3 Cin, T) unfolded input.
     """
     if layout not in AFFINITY_LAYOUTS:
         raise ValueError(f"affinity layout must be one of {AFFINITY_LAYOUTS}, got {layout!r}")
-    cin = feature.shape[1]
     sim = neighbour_similarity(embedding)                         # (B, 3, T)
-    rows = torch.arange(3 * cin, device=feature.device)
-    group = rows // cin if layout == "official" else rows % 3     # which similarity scales row r
-    weighted = _unfold_taps(feature) * sim[:, group, :]           # (B, 3 Cin, T)
-    return torch.einsum("or,brt->bot", weight.reshape(weight.shape[0], -1), weighted)
+    t = feature.shape[-1]
+    padded = F.pad(feature, (1, 1))
+    per_group: dict[int, torch.Tensor] = {}
+    for g, k, lo, hi in _tap_ranges(feature.shape[1], layout):
+        term = torch.einsum("oc,bct->bot", weight[:, lo:hi, k], padded[:, lo:hi, k:k + t])
+        per_group[g] = term if g not in per_group else per_group[g] + term
+    return sum(sim[:, g:g + 1] * value for g, value in per_group.items())
 
 
 # ----------------------------------------------------------------------------------------------
