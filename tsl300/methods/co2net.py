@@ -431,9 +431,7 @@ class CO2Net(Method):
         super().__init__()
         if loss.pairing not in ("shared_class", "head"):
             raise RecipeError(f"co2net: loss.pairing must be 'shared_class' or 'head', got {loss.pairing!r}")
-        for mod in (model.visual, model.audio):
-            if mod not in spec.modality_shapes:
-                raise RecipeError(f"co2net needs modality {mod!r}; the data has {sorted(spec.modality_shapes)}")
+        spec.require("co2net", model.visual, model.audio)
         visual_shape = tuple(spec.modality_shapes[model.visual])
         if len(visual_shape) != 1:
             raise RecipeError(f"co2net: {model.visual!r} must be a vector per snippet, got {visual_shape}")

@@ -548,9 +548,7 @@ class LACP(Method):
     def __init__(self, model: LACPModel, loss: LACPLossConfig, spec: ModelSpec):
         super().__init__()
         mods = [m for m in (model.visual, model.audio) if m]
-        for mod in mods:
-            if mod not in spec.modality_shapes:
-                raise RecipeError(f"lacp needs modality {mod!r}; the data has {sorted(spec.modality_shapes)}")
+        spec.require("lacp", *mods)
         visual_shape = tuple(spec.modality_shapes[model.visual])
         if len(visual_shape) != 1:
             raise RecipeError(f"lacp: {model.visual!r} must be a vector per snippet, got {visual_shape}")

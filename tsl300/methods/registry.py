@@ -45,6 +45,12 @@ class ModelSpec:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def require(self, method: str, *modalities: str) -> None:
+        """RecipeError unless every named modality is in the data (one message for all methods)."""
+        for mod in modalities:
+            if mod not in self.modality_shapes:
+                raise RecipeError(f"{method} needs modality {mod!r}; the data has {sorted(self.modality_shapes)}")
+
     def to_json(self) -> dict:
         return {"modality_shapes": {k: list(v) for k, v in self.modality_shapes.items()},
                 "classes": list(self.classes), "extractor_specs": dict(self.extractor_specs)}

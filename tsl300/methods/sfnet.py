@@ -461,9 +461,7 @@ class SFNet(Method):
 
     def __init__(self, model: SFNetModel, loss: SFNetLoss, spec: ModelSpec):
         super().__init__()
-        for mod in (model.visual, model.audio):
-            if mod not in spec.modality_shapes:
-                raise RecipeError(f"sfnet needs modality {mod!r}; the data has {sorted(spec.modality_shapes)}")
+        spec.require("sfnet", model.visual, model.audio)
         visual_shape = tuple(spec.modality_shapes[model.visual])
         if len(visual_shape) != 1:
             raise RecipeError(f"sfnet: {model.visual!r} must be a vector per snippet, got {visual_shape}")
