@@ -5,9 +5,15 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# One intra-op thread for the whole suite: the tests' tiny models run fastest that way on a
+# shared 2-core CPU (more threads spin against other jobs), and results are bit-reproducible
+# only at a fixed thread count.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TSL300_SHARED", REPO_ROOT.parent / "shared"))
@@ -25,3 +31,10 @@ def shared_path(*parts: str) -> Path:
 def shared():
     """The ../shared folder; skips when absent."""
     return shared_path()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread_again():
+    """Commands run in-process may apply ``--threads``; every test starts from one thread."""
+    yield
+    torch.set_num_threads(1)

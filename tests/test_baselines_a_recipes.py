@@ -17,10 +17,6 @@ from tsl300.methods.co2net import random_perturb_indices
 from tsl300.methods.registry import ModelSpec
 from tsl300.recipes import load_recipe
 
-# Tiny convolutions on a shared 2-core machine: OpenMP threads spin against the other jobs and
-# make each conv ~100x slower than one thread does.
-torch.set_num_threads(1)
-
 TINY = {  # narrow layers so that a few dozen steps take seconds on a CPU
     "co2net": ["model.audio_dim=16", "model.embed_dim=32", "model.attention_hidden=16",
                "model.max_seqlen=48", "batch_size=8"],

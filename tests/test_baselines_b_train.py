@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tsl300.data.synth import generate
 from tsl300.engine import runs
@@ -25,14 +24,6 @@ SMALL = {  # shrink the official widths so a few steps run in seconds on a CPU
     "case": ["model.audio_dim=32", "model.hidden=32", "optimizer.lr=1e-3"],
 }
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread avoids oversubscribing the shared CPU (10x faster)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -38,12 +38,6 @@ data: {{modalities: [rgb, logmfcc]}}
 """
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
@@ -53,7 +47,6 @@ def setup(tmp_path_factory):
     recipe.write_text(RECIPE)
     ref = root / "reference"
     assert main(_argv(recipe, data, ref)) == 0
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return recipe, data, ref
 
 

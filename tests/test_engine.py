@@ -20,14 +20,6 @@ CLASSES = ("n", "p")
 SMALL_MODEL = {"hidden": 32, "attention_hidden": 16, "fusion_hidden": 32}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are fastest (and most reproducible) on one thread on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def videos():

@@ -14,13 +14,6 @@ from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.recipes import recipe_from_dict
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 
 

@@ -19,13 +19,6 @@ from tsl300.recipes import recipe_from_dict
 CLASSES = ("n", "p")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _official_weight(entry: dict) -> torch.Tensor:
     rng = np.random.RandomState(entry["seed"])

@@ -22,12 +22,6 @@ data: {modalities: [rgb, logmfcc]}
 """
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
