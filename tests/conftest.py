@@ -38,3 +38,24 @@ def _one_torch_thread_again():
     """Commands run in-process may apply ``--threads``; every test starts from one thread."""
     yield
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_flagship_checkpoint(tmp_path_factory):
+    """A small flagship checkpoint with random weights and the default (offline) extractor
+    specs: exercises localize's real loading and extraction path without a trained model."""
+    from tsl300.engine.checkpoint import save_checkpoint
+    from tsl300.featurize import default_featurizer
+    from tsl300.methods.registry import ModelSpec, get_method
+    from tsl300.recipes import recipe_from_dict
+
+    torch.manual_seed(0)
+    _, specs = default_featurizer()
+    spec = ModelSpec({k: tuple(s["shape"]) for k, s in specs.items()}, ("n", "p"), specs)
+    recipe = recipe_from_dict({"method": "flagship", "data": {"modalities": list(specs)},
+                               "model": {"hidden": 16, "attention_hidden": 8, "fusion_hidden": 16}})
+    method = get_method("flagship")(recipe.model_config(), recipe.loss_config(), spec)
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_checkpoint(path, method, {"recipe": recipe.to_dict(), "spec": spec.to_json(),
+                                   "method": "flagship", "classes": ["n", "p"]})
+    return path.with_name("tiny.safetensors")

@@ -69,13 +69,15 @@ def read_json(path: Path, what: str) -> Any:
     require_file(path, what)
     try:
         with open(path, "r", encoding="utf-8") as fh:
-            return json.load(fh, object_pairs_hook=lambda pairs: _unique_keys(pairs, path))
+            return json.load(fh, object_pairs_hook=lambda pairs: unique_json_keys(pairs, path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: malformed JSON ({what}): {exc}") from None
 
 
-def _unique_keys(pairs: list, path: Path) -> dict:
-    """A JSON object, refusing a repeated key (json keeps the last one and drops the rest silently)."""
+def unique_json_keys(pairs: list, path: Path) -> dict:
+    """A JSON object, refusing a repeated key (json keeps the last one and drops the rest silently).
+
+    Used as ``object_pairs_hook`` by every JSON reader of datasets and predictions."""
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set = set()

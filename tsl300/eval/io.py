@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..data.io import unique_json_keys
 from ..errors import DataError
 
 UNKNOWN_LABEL_POLICIES = ("error", "ignore")
@@ -66,7 +67,7 @@ def load_json(source: str | os.PathLike | Mapping, what: str) -> tuple[Mapping, 
     path = Path(source)
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f, object_pairs_hook=lambda pairs: _unique_keys(pairs, path))
+            data = json.load(f, object_pairs_hook=lambda pairs: unique_json_keys(pairs, path))
     except FileNotFoundError:
         raise DataError(f"{path}: {what} file not found") from None
     except IsADirectoryError:
@@ -76,18 +77,6 @@ def load_json(source: str | os.PathLike | Mapping, what: str) -> tuple[Mapping, 
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object at the top level")
     return data, str(path)
-
-
-def _unique_keys(pairs: list, path: Path) -> dict:
-    """A JSON object, refusing a repeated key: json keeps the last one and silently drops the
-    others (a video listed twice would lose its first segments or predictions)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set = set()
-        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise DataError(f"{path}: key {repeated!r} appears twice in one JSON object; "
-                        "only one of them would be kept")
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
