@@ -205,9 +205,8 @@ class Trainer:
                 _drop_rows_after(self.run_dir / name, start)
         history: list[dict] = []
         writer = _tensorboard_writer(self.run_dir / "tensorboard") if self.tensorboard else None
-        train_log = open(self.run_dir / "train_log.csv", mode, newline="", encoding="utf-8")
-        eval_log = open(self.run_dir / "eval_log.csv", mode, newline="", encoding="utf-8")
-        train_csv = eval_csv = None
+        train_log = MetricLog(self.run_dir / "train_log.csv", mode, "train", writer)
+        eval_log = MetricLog(self.run_dir / "eval_log.csv", mode, self.recipe.select, writer)
         began = time.perf_counter()
         bar = tqdm(total=schedule.steps, initial=start, disable=not self.progress, desc=self.recipe.name or "train",
                    unit="step", dynamic_ncols=True)
@@ -251,14 +250,7 @@ class Trainer:
                            "lr_factor": factor, "grad_norm": grad_norm if grad_norm is not None else "",
                            "elapsed_s": round(time.perf_counter() - began, 3),
                            **{k: float(v) for k, v in terms.items()}}
-                    if train_csv is None:
-                        train_csv = _csv_writer(train_log, row, write_header=not resume or train_log.tell() == 0)
-                    train_csv.writerow({k: row.get(k, "") for k in train_csv.fieldnames})
-                    train_log.flush()
-                    if writer is not None:
-                        for key, value in row.items():
-                            if key != "step" and isinstance(value, float):
-                                writer.add_scalar(f"train/{key}", value, done)
+                    train_log.write(row, done)
                     bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
                 at_eval = schedule.eval_every and done % schedule.eval_every == 0
                 if self.recipe.select != "last" and (at_eval or done == schedule.steps):
@@ -266,14 +258,7 @@ class Trainer:
                     row = {"step": done, "split": self.recipe.select, "selection_metric": metric, **metrics}
                     row = {k: v for k, v in row.items() if isinstance(v, (int, float, str))}
                     history.append(row)
-                    if eval_csv is None:
-                        eval_csv = _csv_writer(eval_log, row, write_header=not resume or eval_log.tell() == 0)
-                    eval_csv.writerow({k: row.get(k, "") for k in eval_csv.fieldnames})
-                    eval_log.flush()
-                    if writer is not None:
-                        for key, value in row.items():
-                            if key != "step" and isinstance(value, float):
-                                writer.add_scalar(f"{self.recipe.select}/{key}", value, done)
+                    eval_log.write(row, done)
                     if self.best_metric is None or metric > self.best_metric:
                         self.best_metric, self.best_step = metric, done
                         self.save("best", done, metrics, with_optimizer=False)
@@ -308,6 +293,28 @@ class Trainer:
             shutil.copyfile(src, tmp)
             tmp.replace(dst)
         return dst_w
+
+
+class MetricLog:
+    """One CSV log (columns from its first row; appended to on resume) that also sends each
+    float to TensorBoard as ``tag/name``."""
+
+    def __init__(self, path: Path, mode: str, tag: str, writer: Any):
+        self.handle = open(path, mode, newline="", encoding="utf-8")
+        self.tag, self.writer, self.table = tag, writer, None
+
+    def write(self, row: dict, step: int) -> None:
+        if self.table is None:
+            self.table = _csv_writer(self.handle, row, write_header=self.handle.tell() == 0)
+        self.table.writerow({k: row.get(k, "") for k in self.table.fieldnames})
+        self.handle.flush()
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, float):
+                    self.writer.add_scalar(f"{self.tag}/{key}", value, step)
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _first_nan(parameters, outputs) -> str | None:
