@@ -156,3 +156,30 @@ def test_flagship_switches(batch):
     _, t_off = official.compute_loss(official(batch), batch, 0)
     _, t_cor = correct.compute_loss(correct(batch), batch, 0)
     assert t_off["contrastive"] == pytest.approx(-t_cor["contrastive"], rel=1e-5)
+
+
+def test_standardize_per_video_uses_only_real_snippets():
+    from tsl300.models.encoders import standardize_per_video
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(1, 7, 3, generator=g) * 5 + 10   # a loud video
+    b = torch.randn(1, 4, 3, generator=g) * 0.1 - 2  # a quiet one, padded to 7 below
+    x = torch.cat([a, torch.cat([b, torch.full((1, 3, 3), 99.0)], dim=1)])
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])
+    out = standardize_per_video(x, mask)
+    alone = standardize_per_video(b, torch.ones(1, 4, dtype=torch.bool))
+    assert torch.allclose(out[1, :4], alone[0], atol=1e-6)
+    assert torch.all(out[1, 4:] == 0)
+    for row in (out[0], out[1, :4]):
+        assert torch.allclose(row.mean(0), torch.zeros(3), atol=1e-5)
+        assert torch.allclose(row.pow(2).mean(0), torch.ones(3), atol=3e-3)  # eps in the std
+
+
+def test_flagship_input_norm_is_validated():
+    from tsl300.errors import RecipeError
+
+    spec = ModelSpec({"rgb": (8,), "logmfcc": (32, 60)}, CLASSES)
+    recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 8, "attention_hidden": 4,
+                                                              "fusion_hidden": 8, "input_norm": "speaker"}})
+    with pytest.raises(RecipeError, match="input_norm"):
+        build_method(recipe, spec)

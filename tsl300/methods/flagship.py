@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import RecipeError
 from ..losses import consensus as co2
 from ..losses import pseudo_labels as pseudo
 from ..losses.contrastive import reverse_mapping_infonce
@@ -57,6 +58,7 @@ class FlagshipModel:
     head_dropout: float = 0.5
     mel_time_groups: int = 8
     topk_ratio: int = 8  # k = T // r for video-level pooling
+    input_norm: str = "batch"  # batch (BatchNorm over snippets) | video (z-score per video first)
 
 
 @dataclass
@@ -84,13 +86,16 @@ class FlagshipMethod(Method):
 
     def __init__(self, model: FlagshipModel, loss: FlagshipLoss, spec: ModelSpec):
         super().__init__()
+        if model.input_norm not in ("batch", "video"):
+            raise RecipeError(f"model.input_norm must be 'batch' or 'video', got {model.input_norm!r}")
         if model.fusion not in ("consensus", "concat"):
-            raise ValueError(f"model.fusion must be 'consensus' or 'concat', got {model.fusion!r}")
+            raise RecipeError(f"model.fusion must be 'consensus' or 'concat', got {model.fusion!r}")
         self.cfg, self.loss_cfg, self.spec = model, loss, spec
         self.modalities = list(spec.modality_shapes)
         self.num_classes = spec.num_classes
         self.encoders = nn.ModuleDict({
-            m: build_encoder(tuple(shape), model.hidden, model.encoder_dropout, model.mel_time_groups)
+            m: build_encoder(tuple(shape), model.hidden, model.encoder_dropout, model.mel_time_groups,
+                             per_video=model.input_norm == "video")
             for m, shape in spec.modality_shapes.items()})
         dims = {m: model.hidden for m in self.modalities}
         fusion_cls = ConsensusFusion if model.fusion == "consensus" else ConcatFusion

@@ -32,6 +32,20 @@ class MaskedBatchNorm(nn.Module):
         return self.norm(x.reshape(-1, x.shape[-1])).reshape(x.shape) * mask[..., None].to(x.dtype)
 
 
+def standardize_per_video(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """(B, T, D): z-score each channel over each video's real snippets.
+
+    Removes per-video offsets and scales (speaker, microphone, lighting), so that what is left
+    is how a snippet differs from the rest of its own video; padding stays zero and does not
+    enter the statistics.
+    """
+    m = mask[..., None].to(x.dtype)
+    count = m.sum(dim=1, keepdim=True).clamp_min(1.0)
+    mean = (x * m).sum(dim=1, keepdim=True) / count
+    var = (((x - mean) * m) ** 2).sum(dim=1, keepdim=True) / count
+    return (x - mean) * torch.rsqrt(var + eps) * m
+
+
 class TemporalBlock(nn.Module):
     """(B, T, D) -> 1x1 projection -> GELU -> dropout -> k conv -> GELU, masked: (B, H, T)."""
 
@@ -51,13 +65,17 @@ class TemporalBlock(nn.Module):
 class VectorEncoder(nn.Module):
     """Temporal 1D-conv encoder for (B, T, D) vector features."""
 
-    def __init__(self, in_dim: int, hidden: int = 256, kernel: int = 3, dropout: float = 0.2):
+    def __init__(self, in_dim: int, hidden: int = 256, kernel: int = 3, dropout: float = 0.2,
+                 per_video: bool = False):
         super().__init__()
+        self.per_video = per_video
         self.norm = MaskedBatchNorm(in_dim)
         self.block = TemporalBlock(in_dim, hidden, kernel, dropout)
         self.out_dim = hidden
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.per_video:
+            x = standardize_per_video(x, mask)
         return self.block(self.norm(x, mask), mask)
 
 
@@ -65,8 +83,9 @@ class LightMelEncoder(nn.Module):
     """Light encoder for (B, T, F, M) log-mel patches (TSL-300: F=32 frames, M=60 bands)."""
 
     def __init__(self, frames: int, bands: int, hidden: int = 256, time_groups: int = 8,
-                 kernel: int = 3, dropout: float = 0.2):
+                 kernel: int = 3, dropout: float = 0.2, per_video: bool = False):
         super().__init__()
+        self.per_video = per_video
         if frames % time_groups:
             raise ValueError(f"time_groups={time_groups} must divide the {frames} mel frames per snippet")
         self.time_groups = time_groups
@@ -77,15 +96,20 @@ class LightMelEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, t, f, m = x.shape
-        pooled = x.reshape(b, t, self.time_groups, f // self.time_groups, m).mean(dim=3)
-        return self.block(self.norm(pooled.reshape(b, t, -1), mask), mask)
+        pooled = x.reshape(b, t, self.time_groups, f // self.time_groups, m).mean(dim=3).reshape(b, t, -1)
+        if self.per_video:
+            pooled = standardize_per_video(pooled, mask)
+        return self.block(self.norm(pooled, mask), mask)
 
 
-def build_encoder(shape: tuple[int, ...], hidden: int, dropout: float = 0.2, time_groups: int = 8) -> nn.Module:
-    """Encoder for a modality from its per-snippet shape: (D,) -> vector, (F, M) -> log-mel."""
+def build_encoder(shape: tuple[int, ...], hidden: int, dropout: float = 0.2, time_groups: int = 8,
+                  per_video: bool = False) -> nn.Module:
+    """Encoder for a modality from its per-snippet shape: (D,) -> vector, (F, M) -> log-mel.
+    ``per_video`` z-scores the input over each video first (:func:`standardize_per_video`)."""
     if len(shape) == 1:
-        return VectorEncoder(shape[0], hidden, dropout=dropout)
+        return VectorEncoder(shape[0], hidden, dropout=dropout, per_video=per_video)
     if len(shape) == 2:
         groups = time_groups if shape[0] % time_groups == 0 else 1
-        return LightMelEncoder(shape[0], shape[1], hidden, time_groups=groups, dropout=dropout)
+        return LightMelEncoder(shape[0], shape[1], hidden, time_groups=groups, dropout=dropout,
+                               per_video=per_video)
     raise ValueError(f"no encoder for per-snippet shape {shape}: expected (D,) or (frames, bands)")
