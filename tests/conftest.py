@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,27 @@ def tiny_flagship_checkpoint(tmp_path_factory):
     save_checkpoint(path, method, {"recipe": recipe.to_dict(), "spec": spec.to_json(),
                                    "method": "flagship", "classes": ["n", "p"]})
     return path.with_name("tiny.safetensors")
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so no handler turns it into a report."""
+
+
+@contextmanager
+def dying_at_rename(monkeypatch, n: int):
+    """Make the ``n``-th ``os.replace`` (0-based; every atomic write ends in one) raise
+    :class:`Crash`, as if the process were killed there; expects the crash to happen."""
+    real_replace = os.replace
+    calls = iter(range(10 ** 9))
+
+    def crashing(src, dst):
+        if next(calls) == n:
+            raise Crash
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crashing)
+    try:
+        with pytest.raises(Crash):
+            yield
+    finally:
+        monkeypatch.setattr(os, "replace", real_replace)

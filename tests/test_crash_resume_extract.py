@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import dying_at_rename
 from tsl300.cli import main
 from tsl300.io.synthetic import write_video
 
@@ -86,10 +87,6 @@ def assert_same_as_reference(out: Path, reference: Path) -> None:
             assert got[rel].read_bytes() == ref[rel].read_bytes(), rel
 
 
-class Crash(BaseException):
-    """Stands for the process dying: not an Exception, so no handler turns it into a report."""
-
-
 def test_a_crash_at_every_write_point_resumes_to_the_same_result(videos, tmp_path, monkeypatch, capsys):
     inputs = [str(videos / "vid0.mp4"), str(videos / "vid1.mp4"), *EXTRACT]
     ref = tmp_path / "ref"
@@ -98,22 +95,14 @@ def test_a_crash_at_every_write_point_resumes_to_the_same_result(videos, tmp_pat
     writes = []
     monkeypatch.setattr(os, "replace", lambda s, d: writes.append(d) or real_replace(s, d))
     assert main(["extract", *inputs, "-o", str(tmp_path / "count")]) == 0
+    monkeypatch.setattr(os, "replace", real_replace)
     n_writes = len(writes)
     assert n_writes == 1 + 2 * 3  # spec.json, then per video: its array and two dict entries
 
     for crash_at in range(n_writes):
         out = tmp_path / f"crash{crash_at}"
-        calls = iter(range(10 ** 6))
-
-        def crashing(src, dst):
-            if next(calls) == crash_at:
-                raise Crash
-            return real_replace(src, dst)
-
-        monkeypatch.setattr(os, "replace", crashing)
-        with pytest.raises(Crash):
+        with dying_at_rename(monkeypatch, crash_at):
             main(["extract", *inputs, "-o", str(out)])
-        monkeypatch.setattr(os, "replace", real_replace)
         assert_no_partial_file(out, ref)
         assert not [p for p in out.rglob("*.tmp")], "temporary file left behind"
         assert main(["extract", *inputs, "-o", str(out)]) == 0

@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from tiny_tsl300 import write_tiny_dataset
+from conftest import dying_at_rename
 from tsl300.cli import main
 from tsl300.engine.checkpoint import load_checkpoint
 
@@ -65,13 +66,8 @@ def assert_same_model(run: Path, ref: Path, steps: int = STEPS) -> None:
     assert logged == list(range(1, steps + 1))  # one row per step, none twice after the resume
 
 
-class Crash(BaseException):
-    """Stands for the process dying mid-run."""
-
-
 def test_crash_at_seeded_write_points_then_resume(setup, tmp_path, monkeypatch, capsys):
     recipe, data, ref = setup
-    real_replace = os.replace
     rng = np.random.default_rng(7)
     # each step's checkpoint is six renames (optimizer, weights, sidecar: each to a pending name,
     # then into place), then two to publish the model: every point of one seeded step, and more
@@ -79,17 +75,8 @@ def test_crash_at_seeded_write_points_then_resume(setup, tmp_path, monkeypatch, 
     points = sorted({6 * step + r for r in range(6)} | {int(rng.integers(0, 6 * STEPS)), 6 * STEPS + 1})
     for crash_at in points:
         run = tmp_path / f"crash{crash_at}"
-        calls = iter(range(10 ** 6))
-
-        def crashing(src, dst):
-            if next(calls) == crash_at:
-                raise Crash
-            return real_replace(src, dst)
-
-        monkeypatch.setattr(os, "replace", crashing)
-        with pytest.raises(Crash):
+        with dying_at_rename(monkeypatch, crash_at):
             main(_argv(recipe, data, run))
-        monkeypatch.setattr(os, "replace", real_replace)
         saved = (run / "checkpoints" / "last.json").exists() or (run / "checkpoints" / ".last.json.pending").exists()
         resume = ["--resume"] if saved else []  # died before its first checkpoint: start again
         assert main(_argv(recipe, data, run, *resume)) == 0, capsys.readouterr().err
