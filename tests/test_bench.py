@@ -56,3 +56,8 @@ def test_bench_cli_writes_table(tmp_path):
     assert 0.0 <= table.loc[0, "avg_mAP"] <= 100.0
     assert (out / "results.md").read_text().count("\n|") >= 2
     assert (out / "tsl300" / "flagship" / "seed_1" / "model.safetensors").exists()
+
+
+def test_resolve_all_in_a_missing_folder_is_a_recipe_error(tmp_path):
+    with pytest.raises(RecipeError, match="recipes folder not found"):
+        benchmarking.resolve_recipes(["all"], tmp_path / "nope")

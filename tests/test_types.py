@@ -137,3 +137,10 @@ def test_save_plot_writes_a_png_with_ground_truth(tmp_path):
     # the plot holds coloured marks (curves, bars), not a blank canvas
     rgb = image[..., :3]
     assert (np.abs(rgb[..., 0] - rgb[..., 1]) > 0.2).mean() > 0.003
+
+
+@pytest.mark.parametrize("text", ['{"results": [1], "tsl300": {"metadata": {}}}',
+                                  '{"results": {}, "tsl300": {}}'])
+def test_from_json_of_a_wrong_shape_is_a_data_error(text):
+    with pytest.raises(DataError, match="not a tsl300 localization result"):
+        LocalizationResult.from_json(text)

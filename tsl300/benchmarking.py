@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data.io import atomic_write_text
 from .errors import RecipeError
 from .recipes import load_recipe
 
@@ -45,6 +46,8 @@ def resolve_recipes(names: Sequence[str], recipes_dir: Path) -> list[Path]:
     out: list[Path] = []
     for name in names:
         if name == "all":
+            if not recipes_dir.is_dir():
+                raise RecipeError(f"{recipes_dir}: recipes folder not found")
             for folder in sorted(p for p in recipes_dir.iterdir() if p.is_dir()):
                 if folder.name in SKIP_IN_ALL:
                     continue
@@ -138,10 +141,6 @@ def to_markdown(table: pd.DataFrame, caption: str) -> str:
 def write_table(table: pd.DataFrame, out: Path, caption: str) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "results.csv", out / "results.md"
-    tmp = csv_path.with_name(".results.csv.tmp")
-    table.to_csv(tmp, index=False, float_format="%.4f")
-    tmp.replace(csv_path)
-    tmp = md_path.with_name(".results.md.tmp")
-    tmp.write_text(to_markdown(table, caption), encoding="utf-8")
-    tmp.replace(md_path)
+    atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(md_path, to_markdown(table, caption))
     return md_path, csv_path

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from .data.annotations import parse_ground_truth
     from .data.io import read_json_mapping, read_split
+    from .errors import DataError
     from .eval import evaluate_detection
+    from .eval.io import load_json
 
     parser = argparse.ArgumentParser(prog="python -m tsl300.chance", description=main.__doc__)
     parser.add_argument("--data", required=True, help="dataset folder (TSL-300 layout)")
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     gt_all = parse_ground_truth(root / "gt.json", ("n", "p"))
     gt = {v: gt_all[v] for v in vids}
     durations = read_json_mapping(root / "len_duration_dict.json", "durations")
-    pred = json.loads(Path(args.pred).read_text())["results"]
+    pred = load_json(args.pred, "predictions")[0].get("results")
+    if not isinstance(pred, Mapping):
+        raise DataError(f"{args.pred}: expected an ActivityNet results JSON with a 'results' object")
     counts = {v: len(pred.get(v, [])) for v in vids}
     gt_json = {"database": {v: {"subset": "test", "annotations": [
         {"segment": [s.start, s.end], "label": s.label} for s in segs]} for v, segs in gt.items()}}

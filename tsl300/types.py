@@ -173,7 +173,7 @@ class LocalizationResult:
             segments = [LocalizedSegment(e["segment"][0], e["segment"][1], e["label"], e["score"])
                         for e in entries]
             scores = np.asarray(block["scores"], dtype=np.float32).reshape(-1, len(SENTIMENTS))
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise DataError(f"{name}: not a tsl300 localization result "
                             f"(one video in 'results' and a 'tsl300' block): {exc!r}") from None
         return cls(video=block.get("video", vid), segments=segments, scores=scores, metadata=meta)

@@ -73,28 +73,27 @@ class SpeakerSource:
 def crema_d_speaker(folder: str | Path, actor: str) -> SpeakerSource:
     """CREMA-D clips ``{actor}_*_{EMO}_*.{flv,mp3,wav,mp4}`` of one actor in ``folder``."""
     pattern = re.compile(rf"^{re.escape(actor)}_[A-Z]+_([A-Z]{{3}})_[A-Z]+\.(flv|mp3|wav|mp4)$")
-    clips = []
-    for path in sorted(Path(folder).iterdir()):
-        m = pattern.match(path.name)
-        if m and m.group(1) in CREMA_D_POLARITY:
-            clips.append(SourceClip(path, m.group(1), CREMA_D_POLARITY[m.group(1)]))
-    return _checked(SpeakerSource(f"crema_d_{actor}", tuple(clips), ship_ok=True,
-                                  licence="ODbL-1.0 / DbCL-1.0 (CREMA-D)"), folder)
+    return _speaker(folder, pattern, CREMA_D_POLARITY, f"crema_d_{actor}", ship_ok=True,
+                    licence="ODbL-1.0 / DbCL-1.0 (CREMA-D)")
 
 
 def emodb_speaker(folder: str | Path, speaker: str = "03") -> SpeakerSource:
     """EmoDB utterances ``{speaker}{text}{emotion}{version}.wav`` of one speaker in ``folder``."""
     pattern = re.compile(rf"^{re.escape(speaker)}[ab]\d\d([A-Z])[a-z]\.wav$")
+    return _speaker(folder, pattern, EMODB_POLARITY, f"emodb_{speaker}", ship_ok=False,
+                    licence="EmoDB: free for research use only")
+
+
+def _speaker(folder: str | Path, pattern: re.Pattern, polarity: dict[str, str], name: str,
+             ship_ok: bool, licence: str) -> SpeakerSource:
+    """The files of ``folder`` whose name matches ``pattern`` (group 1: an emotion code of
+    ``polarity``), as a :class:`SpeakerSource`; a :class:`MediaError` if it lacks clips of a role."""
     clips = []
     for path in sorted(Path(folder).iterdir()):
         m = pattern.match(path.name)
-        if m and m.group(1) in EMODB_POLARITY:
-            clips.append(SourceClip(path, m.group(1), EMODB_POLARITY[m.group(1)]))
-    return _checked(SpeakerSource(f"emodb_{speaker}", tuple(clips), ship_ok=False,
-                                  licence="EmoDB: free for research use only"), folder)
-
-
-def _checked(source: SpeakerSource, folder) -> SpeakerSource:
+        if m and m.group(1) in polarity:
+            clips.append(SourceClip(path, m.group(1), polarity[m.group(1)]))
+    source = SpeakerSource(name, tuple(clips), ship_ok=ship_ok, licence=licence)
     roles = source.roles()
     missing = [r for r in ("p", "n", BACKGROUND) if not roles.get(r)]
     if missing:

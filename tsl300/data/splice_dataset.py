@@ -60,8 +60,11 @@ def make_stream(media: str | Path, name: str, path: str | Path, seed: int, **pla
     sidecar = path.with_suffix(".gt.json")
     key = json.loads(json.dumps({"source": name, "seed": seed, "plan": plan_kwargs}))
     if path.is_file() and sidecar.is_file():
-        saved = json.loads(sidecar.read_text())
-        if saved.get("key") == key:
+        try:
+            saved = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            saved = None  # unreadable cache (e.g. an interrupted older run): rebuild it
+        if isinstance(saved, dict) and saved.get("key") == key:
             return _stream_from_json(path.parent, saved["stream"])
     stream = splice_stream(_decoded(str(media), name), path, rng=np.random.default_rng(seed), **plan_kwargs)
     atomic_write_json(sidecar, {"key": key, "stream": _stream_to_json(stream)}, indent=1)

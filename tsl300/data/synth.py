@@ -41,7 +41,8 @@ import numpy as np
 from scipy.signal import lfilter
 
 from .. import CLASS_NAMES
-from ..timegrid import MEL_FRAMES_PER_SNIPPET, SNIPPET_FRAMES, num_snippets
+from ..timegrid import (MEL_FRAMES_PER_SNIPPET, SNIPPET_FRAMES, num_snippets, snippet_seconds,
+                        snippet_start)
 from .annotations import parse_ground_truth
 from .io import atomic_write_json, read_json_mapping, read_split
 from .layout import (gt_database, points_table, write_annotator_files, write_features, write_gt,
@@ -187,7 +188,7 @@ def _place_segments(rng, labels, lengths, span, min_len):
 
 def _overlap(starts, ends, T, fps):
     """(S, T) fraction of each snippet covered by each segment."""
-    snip = SNIPPET_FRAMES / fps
+    snip = snippet_seconds(fps)
     t0 = np.arange(T) * snip
     lo = np.maximum(starts[:, None], t0[None, :])
     hi = np.minimum(ends[:, None], t0[None, :] + snip)
@@ -203,7 +204,7 @@ def _smooth_noise(rng, T, corr):
 def _make_video(cfg: SynthConfig, k: int, template: _Template, scale: float, patterns: dict):
     rng = np.random.default_rng([cfg.seed, 1, k])
     fps = template.fps
-    snip = SNIPPET_FRAMES / fps
+    snip = snippet_seconds(fps)
     # at least MIN_SNIPPETS full snippets after the official truncation (one more for the cut)
     duration = max(template.duration * scale * rng.uniform(0.9, 1.1), (MIN_SNIPPETS + 1.5) * snip)
     n_frames = int(duration * fps)
@@ -314,12 +315,12 @@ def _annotate(rng, cfg: SynthConfig, a: Annotator, segments: list[Segment], fps:
     else:
         video_classes = np.arange(C)
     n_false = rng.poisson(a.false_per_min * template_minutes)
-    times.append(rng.uniform(0, T * SNIPPET_FRAMES / fps, n_false))
+    times.append(rng.uniform(0, snippet_start(T, fps), n_false))
     classes.append(rng.choice(video_classes, n_false))
     t = np.concatenate(times)
     cls = np.concatenate(classes).astype(np.int64)
     if len(t) == 0:  # every annotator marks every video at least once (the official code needs it)
-        t = np.array([rng.uniform(0, T * SNIPPET_FRAMES / fps)])
+        t = np.array([rng.uniform(0, snippet_start(T, fps))])
         cls = rng.choice(video_classes, 1)
     flip = rng.random(len(cls)) < a.flip
     cls = np.where(flip, (cls + 1) % C, cls)
