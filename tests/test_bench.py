@@ -61,3 +61,13 @@ def test_bench_cli_writes_table(tmp_path):
 def test_resolve_all_in_a_missing_folder_is_a_recipe_error(tmp_path):
     with pytest.raises(RecipeError, match="recipes folder not found"):
         benchmarking.resolve_recipes(["all"], tmp_path / "nope")
+
+
+def test_overrides_for_applies_named_items_only_to_matching_recipes():
+    lacp = RECIPES / "lacp" / "lacp_cpu.yaml"
+    sfnet = RECIPES / "sfnet" / "sfnet_cpu.yaml"
+    items = ["schedule.steps=150", "lacp:batch_size=8", "sfnet:model.expand_step=40", "data.loader_options={a: 'x:y'}"]
+    assert benchmarking.overrides_for(lacp, items) == ["schedule.steps=150", "batch_size=8",
+                                                       "data.loader_options={a: 'x:y'}"]
+    assert benchmarking.overrides_for(sfnet, items) == ["schedule.steps=150", "model.expand_step=40",
+                                                        "data.loader_options={a: 'x:y'}"]

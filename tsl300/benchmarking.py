@@ -90,32 +90,50 @@ class BenchRow:
         return row
 
 
-def run_recipe(recipe_path: Path, data: Path, out: Path, seeds: Sequence[int], overrides: Sequence[str],
-               device, progress: bool) -> BenchRow:
-    """Train every seed of one recipe, test each on the test split, keep the headline numbers."""
+def overrides_for(recipe_path: Path, overrides: Sequence[str]) -> list[str]:
+    """The ``--set`` items that apply to one recipe: ``KEY=VALUE`` applies to every recipe,
+    ``NAME:KEY=VALUE`` only to recipes whose file or folder name starts with NAME."""
+    mine = []
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        if ":" in key:
+            prefix, item = item.split(":", 1)
+            if not (recipe_path.stem.startswith(prefix) or recipe_path.parent.name.startswith(prefix)):
+                continue
+        mine.append(item)
+    return mine
+
+
+def run_seed(recipe_path: Path, seed: int, data: Path, out: Path, overrides: Sequence[str], device,
+             progress: bool, threads: int | None = None) -> tuple[dict[str, float], float]:
+    """Train one seed of one recipe and test it on the test split: (headline numbers, train s).
+
+    A top-level function so that ``--jobs`` can run it in worker processes."""
     from .engine import runs
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    recipe = runs.with_seed(load_recipe(recipe_path, overrides_for(recipe_path, overrides)), seed)
+    run_dir = out / recipe_path.parent.name / recipe_path.stem / f"seed_{seed}"
+    started = time.perf_counter()
+    runs.train_one(recipe, data, run_dir, progress=progress, device=device)
+    seconds = time.perf_counter() - started
+    tested = runs.test_model(run_dir, data, device=device)
+    if tested["metrics"] is None:
+        raise RecipeError(f"{data}: the test split has no ground-truth segments to evaluate")
+    return runs.headline(tested["metrics"]), seconds
+
+
+def bench_row(recipe_path: Path, overrides: Sequence[str], results: Sequence[tuple[dict, float]]) -> BenchRow:
+    """One table row from the per-seed results of a recipe."""
     from .methods.registry import get_method
 
-    recipe = load_recipe(recipe_path, list(overrides))
-    train_set = runs.open_split(data, "train", recipe)
-    spec = runs.spec_from_dataset(train_set, recipe.data.modalities)
-    train_videos = list(train_set)
-    test_videos = list(runs.open_split(data, "test", recipe, with_points=False))
-    rows, seconds = [], []
-    for seed in seeds:
-        seeded = runs.with_seed(recipe, seed)
-        run_dir = out / recipe_path.parent.name / recipe_path.stem / f"seed_{seed}"
-        started = time.perf_counter()
-        runs.train_one(seeded, data, run_dir, progress=progress, train_videos=train_videos,
-                       test_videos=test_videos, spec=spec, device=device)
-        seconds.append(time.perf_counter() - started)
-        tested = runs.test_model(run_dir, data, videos=test_videos, device=device)
-        if tested["metrics"] is None:
-            raise RecipeError(f"{data}: the test split has no ground-truth segments to evaluate")
-        rows.append(runs.headline(tested["metrics"]))
-    cls = get_method(recipe.method)
+    recipe = load_recipe(recipe_path, overrides_for(recipe_path, overrides))
     name = recipe.name or f"{recipe_path.parent.name}/{recipe_path.stem}"
-    return BenchRow(name, recipe.method, getattr(cls, "supervision", "?"), rows, seconds)
+    supervision = getattr(get_method(recipe.method), "supervision", "?")
+    return BenchRow(name, recipe.method, supervision, [r for r, _ in results], [t for _, t in results])
 
 
 def results_table(rows: Sequence[BenchRow]) -> pd.DataFrame:
