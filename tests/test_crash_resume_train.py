@@ -70,9 +70,11 @@ def test_crash_at_seeded_write_points_then_resume(setup, tmp_path, monkeypatch, 
     recipe, data, ref = setup
     rng = np.random.default_rng(7)
     # each step's checkpoint is six renames (optimizer, weights, sidecar: each to a pending name,
-    # then into place), then two to publish the model: every point of one seeded step, and more
+    # then into place), then four to publish the model (weights and sidecar to pending names,
+    # then into place): every point of one seeded step, and more
     step = int(rng.integers(1, STEPS))
-    points = sorted({6 * step + r for r in range(6)} | {int(rng.integers(0, 6 * STEPS)), 6 * STEPS + 1})
+    points = sorted({6 * step + r for r in range(6)} | {int(rng.integers(0, 6 * STEPS))}
+                    | {6 * STEPS + r for r in (1, 2, 3)})
     for crash_at in points:
         run = tmp_path / f"crash{crash_at}"
         with dying_at_rename(monkeypatch, crash_at):

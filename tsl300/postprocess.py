@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,17 +28,24 @@ import numpy as np
 import torch
 
 from tsl300 import CLASS_NAMES
+from tsl300.data.io import atomic_write_text
 from tsl300.data.types import Segment
 from tsl300.errors import RecipeError
 from tsl300.timegrid import SNIPPET_FRAMES, upsampled_end, upsampled_start
 
 
+def threshold_tuple(values) -> tuple[float, ...]:
+    """A numpy threshold grid (``np.arange``/``np.linspace``) as a tuple of Python floats, for a
+    dataclass ``default_factory``."""
+    return tuple(float(v) for v in values)
+
+
 def _official_cas_thresholds() -> tuple[float, ...]:
-    return tuple(float(v) for v in np.arange(0, 0.25, 0.025))
+    return threshold_tuple(np.arange(0, 0.25, 0.025))
 
 
 def _official_agnostic_thresholds() -> tuple[float, ...]:
-    return tuple(float(v) for v in np.arange(0.4, 0.75, 0.025))
+    return threshold_tuple(np.arange(0.4, 0.75, 0.025))
 
 
 @dataclass
@@ -308,13 +314,5 @@ def write_results_json(predictions: Mapping[str, list[Segment]], path: str | os.
                        **kwargs) -> Path:
     """Write predictions atomically (temp file + rename) as ActivityNet results JSON."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results_dict(predictions, **kwargs), f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(results_dict(predictions, **kwargs)))
     return path

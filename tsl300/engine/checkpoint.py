@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,12 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
 
 def _pending(path: Path) -> Path:
     return path.with_name(f".{path.name}.pending")
+
+
+def atomic_copy_pending(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst``'s ``.pending`` name (phase 1 of a save; see
+    :func:`finish_interrupted_save` for phase 2)."""
+    _atomic_write(_pending(dst), lambda tmp: shutil.copyfile(src, tmp))
 
 
 def finish_interrupted_save(path: str | Path) -> None:

@@ -6,7 +6,6 @@ The method gives per-snippet scores (``Method.scores``); the shared post-process
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 
 from ..data.types import Segment, Video
+from ..postprocess import results_dict, write_results_json
 from .batching import collate, sequential_batches
 
 
@@ -77,20 +77,10 @@ def validation_loss(method, videos: Sequence[Video], modalities: Sequence[str], 
 
 def results_json(predictions: Mapping[str, list[Segment]], extra: Mapping[str, Any] | None = None) -> dict:
     """ActivityNet results dict (what ``tsl300 eval`` and the official evaluator read)."""
-    return {
-        "version": "VERSION 1.3",
-        "results": {vid: [{"label": s.label, "score": float(s.score), "segment": [float(s.start), float(s.end)]}
-                          for s in segs] for vid, segs in predictions.items()},
-        "external_data": dict(extra or {}),
-    }
+    return results_dict(predictions, external_data=extra)
 
 
 def write_results(path: str | Path, predictions: Mapping[str, list[Segment]],
                   extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the results JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results_json(predictions, extra)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write the results JSON atomically (the shared :func:`~tsl300.postprocess.write_results_json`)."""
+    return write_results_json(predictions, path, external_data=extra)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.io import atomic_write_text
 from ..data.types import Video
 from ..errors import CheckpointError, SpecMismatchError
 from ..methods.registry import ModelSpec, build_method
@@ -159,9 +160,7 @@ def write_summary(path: Path, recipe: Recipe, seeds: Sequence[int], rows: Sequen
             "recipe_steps": recipe.schedule.steps,
             "mean": {k: v[0] for k, v in stats.items()}, "std": {k: v[1] for k, v in stats.items()},
             "train_seconds_mean": float(np.mean(seconds))}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def with_seed(recipe: Recipe, seed: int) -> Recipe:

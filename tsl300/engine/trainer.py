@@ -20,10 +20,9 @@ Outputs in the run folder: ``recipe.yaml``, ``train_log.csv``, ``eval_log.csv``,
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +33,14 @@ import torch
 import torch.utils.deterministic
 from tqdm.auto import tqdm
 
+from ..data.io import atomic_write_text
 from ..data.types import Video
 from ..errors import CheckpointError, Tsl300Error
 from ..methods.registry import ModelSpec, build_method
 from ..recipes import Recipe, dump_recipe
 from .batching import collate, epoch_batches, random_crop
-from .checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from .checkpoint import (atomic_copy_pending, checkpoint_paths, finish_interrupted_save,
+                         load_checkpoint, save_checkpoint)
 from .inference import evaluate_method, validation_loss
 from .optim import build_optimizer, set_lr
 
@@ -285,13 +286,18 @@ class Trainer:
                            seconds=time.perf_counter() - began, history=history)
 
     def _publish(self, name: str) -> Path:
-        """Copy the selected checkpoint (weights + sidecar, no optimizer) to ``model.*``."""
+        """Copy the selected checkpoint (weights + sidecar, no optimizer) to ``model.*``.
+
+        Both copies go through the checkpoint's two-phase save (``.pending`` files, sidecar
+        last, then renames), so a crash never pairs new weights with an old sidecar.
+        """
         src_w, src_j, _ = checkpoint_paths(self.run_dir / "checkpoints" / name)
-        dst_w, dst_j, _ = checkpoint_paths(self.run_dir / "model")
+        model = self.run_dir / "model"
+        dst_w, dst_j, _ = checkpoint_paths(model)
+        finish_interrupted_save(model)
         for src, dst in ((src_w, dst_w), (src_j, dst_j)):
-            tmp = dst.with_name(dst.name + ".tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(dst)
+            atomic_copy_pending(src, dst)
+        finish_interrupted_save(model)
         return dst_w
 
 
@@ -341,10 +347,9 @@ def _drop_rows_after(path: Path, step: int) -> None:
     kept = [rows[0]] + [r for r in rows[1:] if len(r) > column and r[column].isdigit() and int(r[column]) <= step]
     if len(kept) == len(rows):
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(kept)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)
+    atomic_write_text(path, text.getvalue())
 
 
 def _csv_writer(handle, row: dict, write_header: bool) -> csv.DictWriter:

@@ -55,14 +55,14 @@ def mutual_learning(attentions: Sequence[torch.Tensor], mask: torch.Tensor,
             if present is not None:
                 valid = mask & (present[i] & present[j])[:, None]
             diff = (attentions[i] - attentions[j].detach()) ** 2
-            total = total + (diff * valid).sum() / valid.sum().clamp_min(1)
+            total = total + masked_frame_mean(diff, valid)
             pairs += 1
     return total / pairs
 
 
 def attention_norm(attention: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean attention over the real snippets of the batch (CO2's sparsity term)."""
-    return (attention * mask).sum() / mask.sum().clamp_min(1)
+    return masked_frame_mean(attention, mask)
 
 
 def opposite(attention: torch.Tensor, background: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -71,7 +71,7 @@ def opposite(attention: torch.Tensor, background: torch.Tensor, mask: torch.Tens
     ``background`` (B, T) is a background probability: CO2-Net uses ``softmax(cas)[..., -1]``
     (:func:`softmax_background`); a sigmoid background channel works the same way.
     """
-    return (torch.abs(1 - attention - background) * mask).sum() / mask.sum().clamp_min(1)
+    return masked_frame_mean(torch.abs(1 - attention - background), mask)
 
 
 def softmax_background(cas: torch.Tensor) -> torch.Tensor:

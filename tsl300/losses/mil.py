@@ -4,12 +4,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tsl300.models.layers import masked_topk_mean, topk_counts
+from tsl300.models.masked import masked_topk_mean_ratio
 
 
 def topk_video_scores(cas: torch.Tensor, mask: torch.Tensor, r: int = 8, min_k: int = 1) -> torch.Tensor:
     """(B, T, C) snippet scores -> (B, C) mean of the top ``k = T // r`` real snippets."""
-    return masked_topk_mean(cas, mask, topk_counts(mask.sum(dim=1), r, min_k))
+    return masked_topk_mean_ratio(cas, mask, r, min_k)
 
 
 def topk_mil_loss(cas: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, r: int = 8,

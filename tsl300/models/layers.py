@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+# masked reductions live in .masked; re-exported here for the existing imports
+from .masked import masked_time_mean, masked_topk_mean, topk_counts  # noqa: F401
+
 
 def sinusoid_table(length: int, dim: int) -> torch.Tensor:
     """(length, dim) float32 sinusoidal table: sin on even, cos on odd dims.
@@ -29,39 +32,6 @@ def sinusoid_table(length: int, dim: int) -> torch.Tensor:
     table[:, 0::2] = np.sin(angle.astype(np.float64)).astype(np.float32)
     table[:, 1::2] = np.cos(angle.astype(np.float64)).astype(np.float32)[:, : dim // 2]
     return torch.from_numpy(table)
-
-
-def topk_counts(lengths: torch.Tensor, ratio: int, minimum: int = 1) -> torch.Tensor:
-    """k = length // ratio per video (the official ``T // r_act``), at least ``minimum``.
-
-    The official code lets k be 0 for T < ratio, which makes a mean over nothing (NaN);
-    ``minimum=1`` avoids that, ``minimum=0`` keeps the official behaviour.
-    """
-    return torch.clamp(lengths.long() // ratio, min=minimum)
-
-
-def masked_topk_mean(x: torch.Tensor, mask: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Mean over time of the ``k[b]`` largest values of ``x[b, :, c]`` among real snippets.
-
-    Args:
-        x: (B, T, C) scores.
-        mask: (B, T) bool, True on real snippets.
-        k: (B,) long, how many to average per video.
-    Returns:
-        (B, C).
-    """
-    filled = x.masked_fill(~mask[..., None], float("-inf"))
-    ordered, _ = filled.sort(dim=1, descending=True)
-    rank = torch.arange(x.shape[1], device=x.device)[None, :, None]
-    keep = rank < k[:, None, None]
-    total = torch.where(keep, ordered, torch.zeros_like(ordered)).sum(dim=1)
-    return total / k[:, None].to(x.dtype)
-
-
-def masked_time_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real snippets: (B, T, C) -> (B, C)."""
-    weights = mask[..., None].to(x.dtype)
-    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 
 class MaskedConvStack(nn.Module):

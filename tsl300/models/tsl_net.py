@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tsl300.models.layers import (GroupBatchNorm2d, MaskedConvStack, conv1d_stack,
-                                  masked_time_mean, masked_topk_mean, sinusoid_table, topk_counts)
+from tsl300.models.layers import GroupBatchNorm2d, MaskedConvStack, conv1d_stack, sinusoid_table
+from tsl300.models.masked import masked_time_mean, masked_topk_mean, topk_counts
 
 OFFICIAL_PREFIX = "cls_module."
 
