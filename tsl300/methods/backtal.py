@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import timegrid
-from ..errors import DataError
+from ..errors import DataError, RecipeError
 from ..models.encoders import build_encoder
 from ..models.layers import masked_topk_mean
 from .base import Method
@@ -379,13 +379,14 @@ class BackTAL(Method):
     def __init__(self, model: "BackTAL.ModelConfig", loss: "BackTAL.LossConfig", spec: ModelSpec):
         super().__init__()
         if model.affinity_layout not in AFFINITY_LAYOUTS:
-            raise ValueError(f"backtal: model.affinity_layout must be one of {AFFINITY_LAYOUTS}")
+            raise RecipeError(f"backtal: model.affinity_layout must be one of {AFFINITY_LAYOUTS}")
         if loss.click_mode not in ("random", "center"):
-            raise ValueError("backtal: loss.click_mode must be 'random' or 'center'")
+            raise RecipeError("backtal: loss.click_mode must be 'random' or 'center'")
         self.cfg, self.loss_cfg, self.num_classes = model, loss, spec.num_classes
+        spec.require("backtal", *(m for m in (model.visual, model.audio) if m is not None))
         shapes = spec.modality_shapes
-        if model.visual not in shapes or len(shapes[model.visual]) != 1:
-            raise ValueError(f"backtal: visual modality {model.visual!r} must be (T, D) features")
+        if len(shapes[model.visual]) != 1:
+            raise RecipeError(f"backtal: visual modality {model.visual!r} must be (T, D) features")
         in_dim = shapes[model.visual][0]
         self.audio = None
         if model.audio is not None:

@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import postprocess
+from ..errors import RecipeError
+from ..models.encoders import LightMelEncoder, VectorEncoder
 from .base import Method
 from .registry import ModelSpec, register_method
 
@@ -314,18 +316,16 @@ class CASE(Method):
 
     def __init__(self, model: "CASE.ModelConfig", loss: "CASE.LossConfig", spec: ModelSpec):
         super().__init__()
-        from ..models.encoders import LightMelEncoder, VectorEncoder
-
         self.cfg, self.num_classes = model, spec.num_classes
         self.loss_cfg = CASELossConfig(loss.q, model.temperature, loss.std, loss.w_clu,
                                        loss.w_cls, loss.eps, loss.ot_iterations, loss.rank_fix)
         shapes = spec.modality_shapes
         for name in (model.visual, model.audio):
             if name not in shapes:
-                raise ValueError(f"case: modality {name!r} is not in the data "
+                raise RecipeError(f"case: modality {name!r} is not in the data "
                                  f"(have {', '.join(shapes)}); CASE needs two streams")
         if len(shapes[model.visual]) != 1:
-            raise ValueError(f"case: visual modality {model.visual!r} must be (T, D) features")
+            raise RecipeError(f"case: visual modality {model.visual!r} must be (T, D) features")
         audio = shapes[model.audio]
         self.audio = (VectorEncoder(audio[0], model.audio_dim, model.audio_kernel, model.audio_dropout)
                       if len(audio) == 1 else

@@ -31,7 +31,8 @@ from tsl300.losses.consensus import (attention_norm, masked_topk_mil, mutual_lea
 from tsl300.methods.base import Method
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
-from tsl300.postprocess import outer_inner_contrast, select_classes, soft_nms
+from tsl300.postprocess import (outer_inner_contrast, select_classes, soft_nms, threshold_runs,
+                                threshold_tuple)
 
 # --------------------------------------------------------------------------------------------
 # Modules
@@ -281,7 +282,7 @@ def shared_class_pairs(labels: torch.Tensor, num_pairs: int = 3) -> list[tuple[i
 
 
 def _default_act_thresh() -> tuple[float, ...]:
-    return tuple(float(v) for v in np.linspace(0.1, 0.9, 10))
+    return threshold_tuple(np.linspace(0.1, 0.9, 10))
 
 
 @dataclass
@@ -302,12 +303,6 @@ def co2_video_scores(cas: np.ndarray, attn: np.ndarray, topk_rat: int = 10) -> n
     e = torch.from_numpy(np.asarray(cas, np.float32) * np.asarray(attn, np.float32)[:, None])
     k = max(1, int(e.shape[0] // topk_rat))
     return F.softmax(e.topk(k, dim=0).values.mean(dim=0), dim=0).numpy()[:-1]
-
-
-def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximal runs of True: ``(starts, ends_inclusive)`` in time order."""
-    edges = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
 
 
 @dataclass
@@ -339,10 +334,10 @@ def co2_infer_video(cas: np.ndarray, attn: np.ndarray,
     chosen = select_classes(vid, config.class_thresh)
     rows: dict[int, list[np.ndarray]] = {}
     for theta in config.act_thresh:
-        above = attn > theta
-        if not above.any() or (config.skip_lone_first_snippet and not np.flatnonzero(above).any()):
+        # runs of the bool track ``attn > theta`` (a threshold of 1 on it: True only)
+        _, starts, ends = threshold_runs(attn > theta, np.ones(1), config.skip_lone_first_snippet)
+        if not len(starts):
             continue
-        starts, ends = mask_runs(above)
         for c in chosen:
             track = np.ascontiguousarray(e[:, c][None, :])
             score = outer_inner_contrast(track, np.zeros_like(starts), starts, ends, config.oic_lambda)
@@ -368,11 +363,11 @@ def co2_infer_video(cas: np.ndarray, attn: np.ndarray,
     return CO2VideoResult(vid, chosen, props, after, preds)
 
 
-def ambiguous_to_snippets(seconds: np.ndarray, snippets_per_second: float = 25 / 16) -> np.ndarray:
-    """THUMOS14 ambiguous segments (seconds) to snippet ranges, Python's half-to-even ``round``."""
-    return np.array([[round(s * snippets_per_second), round(e * snippets_per_second)]
-                     for s, e in np.asarray(seconds, np.float64).reshape(-1, 2)],
-                    dtype=np.int64).reshape(-1, 2)
+def ambiguous_to_snippets(seconds: np.ndarray, fps: float = 25.0) -> np.ndarray:
+    """THUMOS14 ambiguous segments (seconds) to (n, 2) snippet ranges: the nearest snippet
+    boundaries, half-to-even (the official ``round(t * 25 / 16)``)."""
+    return np.asarray(timegrid.seconds_to_nearest_boundary(
+        np.asarray(seconds, np.float64).reshape(-1, 2), fps), dtype=np.int64).reshape(-1, 2)
 
 
 def predictions_to_segments(predictions: np.ndarray, fps: float, class_names: Sequence[str]

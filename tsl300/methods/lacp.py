@@ -27,10 +27,12 @@ from torch import nn
 
 from tsl300 import timegrid
 from tsl300.errors import RecipeError
+from tsl300.losses.point import focal_bce_terms
 from tsl300.methods.base import Method
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
 from tsl300.models.layers import masked_time_mean, masked_topk_mean, topk_counts
+from tsl300.postprocess import threshold_runs
 
 # --------------------------------------------------------------------------------------------
 # Model
@@ -127,9 +129,8 @@ class _CumMean:
 
 def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
     """Maximal runs of True as inclusive ``(first, last)``."""
-    padded = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return [(int(a), int(b) - 1) for a, b in zip(edges[0::2], edges[1::2])]
+    _, firsts, lasts = threshold_runs(np.asarray(mask, bool), np.ones(1), skip_lone_first_position=False)
+    return list(zip(firsts.tolist(), lasts.tolist()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,8 +410,7 @@ def feature_contrast_loss(vectors: torch.Tensor, labels: torch.Tensor, tau: floa
 
 def focal_bce(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-element ``((1-p) y + p (1-y))^2 * BCE(p, y)`` (torch BCE, log clamped at -100)."""
-    focal = ((1 - p) * target + p * (1 - target)) ** 2
-    return focal * F.binary_cross_entropy(p, target, reduction="none")
+    return focal_bce_terms(p, target, gamma=2)
 
 
 @dataclass

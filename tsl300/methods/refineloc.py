@@ -29,6 +29,7 @@ from torch import nn
 
 from .. import timegrid
 from ..data.types import Segment
+from ..errors import RecipeError
 from ..models.encoders import LightMelEncoder, VectorEncoder
 from .base import Method
 from .registry import ModelSpec, register_method
@@ -409,9 +410,10 @@ class RefineLoc(Method):
     def __init__(self, model: "RefineLoc.ModelConfig", loss: "RefineLoc.LossConfig", spec: ModelSpec):
         super().__init__()
         self.cfg, self.loss_cfg, self.classes = model, loss, tuple(spec.classes)
+        spec.require("refineloc", *(m for m in (model.visual, model.audio) if m is not None))
         shapes = spec.modality_shapes
-        if model.visual not in shapes or len(shapes[model.visual]) != 1:
-            raise ValueError(f"refineloc: visual modality {model.visual!r} must be (T, D) features")
+        if len(shapes[model.visual]) != 1:
+            raise RecipeError(f"refineloc: visual modality {model.visual!r} must be (T, D) features")
         in_dim = shapes[model.visual][0]
         self.audio = None
         if model.audio is not None:

@@ -28,6 +28,7 @@ from tsl300.errors import RecipeError
 from tsl300.methods.base import Method
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
+from tsl300.postprocess import threshold_runs
 
 STREAMS = ("f", "r", "final")
 """Official stream keys: ``f`` flow (here audio), ``r`` RGB (here visual), ``final`` fused."""
@@ -356,9 +357,9 @@ def sfnet_kept_classes(tcam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    """Maximal runs of True as ``(start, end_exclusive)``."""
+    _, starts, lasts = threshold_runs(np.asarray(mask, bool), np.ones(1), skip_lone_first_position=False)
+    return list(zip(starts.tolist(), (lasts + 1).tolist()))
 
 
 def sfnet_generate_segments(tcam: np.ndarray, att_logits: np.ndarray, act_weight: float = 2.0,
@@ -419,13 +420,7 @@ class SFNetModel:
     score_divisor: float = 100.0
 
 
-@dataclass
-class SFNetLoss:
-    tm: float = 7
-    alpha: float = 1.0
-    beta: float = 1.0
-    act_loss_added_if_over: float = 0.1
-    actionness_sort_quirk: bool = True
+SFNetLoss = SFNetLossConfig  # the recipe's ``loss:`` section is the loss constants themselves
 
 
 def crop_starts(lengths: torch.Tensor, t_max: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -526,9 +521,7 @@ class SFNet(Method):
                            torch.from_numpy(np.concatenate(label_blocks)).to(ref),
                            torch.from_numpy(np.stack(vlabels)).to(ref),
                            background_quota([len(i) for i in frame_ids], seq_len, self.loss_cfg.tm),
-                           SFNetLossConfig(self.loss_cfg.tm, self.loss_cfg.alpha, self.loss_cfg.beta,
-                                           self.loss_cfg.act_loss_added_if_over,
-                                           self.loss_cfg.actionness_sort_quirk))
+                           self.loss_cfg)
         logged = {k: float(got[k].detach()) for k in ("video_loss", "frame_loss", "act_loss")}
         return got["total"], {**logged, "act_loss_added": float(got["act_loss_added"])}
 
