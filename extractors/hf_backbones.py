@@ -14,7 +14,7 @@ from tsl300.errors import CheckpointError
 from tsl300.io import VideoRequest
 
 from .base import AudioSnippetExtractor, ClipExtractor, FrameExtractor
-from .i3d import centre_crop
+from .i3d import crop_and_normalise
 from .registry import register_extractor
 from .spec import ExtractorSpec
 
@@ -71,11 +71,6 @@ class _HFMixin:
                              params={"model": self.model_id, "transformers_class": self.hf_model}, **extra)
 
 
-def _pixel_values(frames: np.ndarray, size: int, mean, std) -> np.ndarray:
-    x = centre_crop(frames, size).astype(np.float32) / 255.0
-    return (x - np.array(mean, np.float32)) / np.array(std, np.float32)
-
-
 @register_extractor("clip_vision")
 class CLIPVision(_HFMixin, FrameExtractor):
     """CLIP image embeddings per frame (projection output), averaged per snippet."""
@@ -105,7 +100,7 @@ class CLIPVision(_HFMixin, FrameExtractor):
 
     def frame_features(self, frames, previous):
         import torch
-        x = _pixel_values(frames, self.image_size, CLIP_MEAN, CLIP_STD).transpose(0, 3, 1, 2)
+        x = crop_and_normalise(frames, self.image_size, CLIP_MEAN, CLIP_STD).transpose(0, 3, 1, 2)
         with torch.inference_mode():
             out = self._load()(pixel_values=torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
         return out.image_embeds.float().cpu().numpy()
@@ -137,7 +132,7 @@ class VideoMAE(_HFMixin, ClipExtractor):
         import torch
         frames_needed = int(self._load().config.num_frames)
         index = np.linspace(0, clips.shape[1] - 1, frames_needed).round().astype(int)
-        x = _pixel_values(clips[:, index], self.image_size, IMAGENET_MEAN, IMAGENET_STD)
+        x = crop_and_normalise(clips[:, index], self.image_size, IMAGENET_MEAN, IMAGENET_STD)
         x = x.transpose(0, 1, 4, 2, 3)                      # (B, T, C, H, W)
         with torch.inference_mode():
             out = self._load()(pixel_values=torch.from_numpy(np.ascontiguousarray(x)).to(self.device))

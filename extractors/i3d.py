@@ -34,6 +34,12 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
     return frames[..., top:top + size, left:left + size, :]
 
 
+def crop_and_normalise(frames: np.ndarray, size: int, mean, std) -> np.ndarray:
+    """``centre_crop`` scaled to [0, 1] and normalised per channel: float32 ``(x - mean) / std``."""
+    x = centre_crop(frames, size).astype(np.float32) / 255.0
+    return (x - np.array(mean, np.float32)) / np.array(std, np.float32)
+
+
 @register_extractor("i3d_rgb")
 class I3DRGB(ClipExtractor):
     """Inception-v1 I3D RGB features (Kinetics weights of the PyTorch port)."""

@@ -178,7 +178,7 @@ class LogMelTSL300(Extractor):
         request = self.request(info, fps)
         target = tsl300_sample_rate(fps)
         expected = 1 + int(info.duration * target) // HOP + 64           # rows, from the header
-        expected = max(expected, timegrid.MEL_FRAMES_PER_SNIPPET * (-(-(info.n_frames or 0) // 16) + 1))
+        expected = max(expected, timegrid.MEL_FRAMES_PER_SNIPPET * (timegrid.num_snippets(info.n_frames or 0) + 1))
         return _LogMelSink(request.sample_rate, min(2, info.audio_channels or 1), target,
                            self.mp3_round_trip, expected)
 

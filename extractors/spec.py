@@ -9,10 +9,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tsl300.data.features import SPEC_FILE
+from tsl300.data.io import atomic_write_text, read_json
 from tsl300.errors import SpecMismatchError
 from tsl300.timegrid import SNIPPET_FRAMES
 
-SPEC_FILENAME = "spec.json"
+SPEC_FILENAME = SPEC_FILE
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,6 @@ class ExtractorSpec:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``folder/spec.json`` atomically."""
-        from .store import atomic_write_text
         path = Path(folder) / SPEC_FILENAME
         atomic_write_text(path, self.to_json() + "\n")
         return path
@@ -85,7 +86,7 @@ class ExtractorSpec:
     def load(cls, folder: str | Path) -> "ExtractorSpec":
         path = Path(folder)
         path = path if path.suffix == ".json" else path / SPEC_FILENAME
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.from_dict(read_json(path, "extractor spec"))
 
     def check_compatible(self, other: "ExtractorSpec", where: str = "") -> None:
         """Raise SpecMismatchError naming the differing fields, when ``other`` is not the same."""

@@ -16,40 +16,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from tsl300.errors import SpecMismatchError
+from tsl300.data.features import MISSING_SUFFIX
+from tsl300.data.io import atomic_save_npy, atomic_write_text, read_json
+from tsl300.errors import DataError, SpecMismatchError
 
 from .spec import SPEC_FILENAME, ExtractorSpec
 
-MISSING_SUFFIX = ".missing"
 FPS_DICT = "fps_dict.json"
 DURATION_DICT = "len_duration_dict.json"
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    _atomic(Path(path), lambda h: h.write(text.encode("utf-8")))
-
-
-def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
-    _atomic(Path(path), lambda h: np.save(h, np.ascontiguousarray(array)))
 
 
 @contextlib.contextmanager
@@ -64,11 +42,21 @@ def _locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def read_json_dict(path: Path) -> dict:
+    """The JSON object in ``path`` ({} when absent or empty); DataError naming the file otherwise."""
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    data = read_json(path, "video id -> value")
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def merge_json_dict(path: str | Path, entries: dict) -> None:
     """Add ``entries`` to the JSON object in ``path`` (created if absent) under a file lock."""
     path = Path(path)
     with _locked(path):
-        data = json.loads(path.read_text()) if path.exists() else {}
+        data = read_json_dict(path)
         data.update(entries)
         atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
@@ -127,8 +115,7 @@ class FeatureStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def is_done(self, vid: str, modalities: list[str]) -> bool:
-        fps = self.root / FPS_DICT
-        if not fps.exists() or vid not in json.loads(fps.read_text() or "{}"):
+        if vid not in read_json_dict(self.root / FPS_DICT):
             return False
         return all(self.npy_path(m, vid).exists() for m in modalities)
 

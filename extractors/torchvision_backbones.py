@@ -18,7 +18,7 @@ from tsl300.errors import CheckpointError
 from tsl300.io import VideoRequest
 
 from .base import ClipExtractor, FrameExtractor
-from .i3d import centre_crop
+from .i3d import crop_and_normalise
 from .registry import register_extractor
 from .spec import ExtractorSpec
 from .weights import load_state_dict, sha256_of
@@ -47,7 +47,6 @@ IMAGE_BACKBONES = {
     "resnet18": Backbone(512, 256, 224, IMAGENET_MEAN, IMAGENET_STD, "fc"),
     "resnet50": Backbone(2048, 256, 224, IMAGENET_MEAN, IMAGENET_STD, "fc"),
 }
-
 
 
 def build_torchvision(arch: str, weights, download: bool):
@@ -92,13 +91,13 @@ def _in_torch_cache(url: str) -> bool:
 
 
 def _normalise(frames: np.ndarray, backbone: Backbone, crop: int) -> np.ndarray:
-    x = centre_crop(frames, crop).astype(np.float32) / 255.0
-    return (x - np.array(backbone.mean, np.float32)) / np.array(backbone.std, np.float32)
+    return crop_and_normalise(frames, crop, backbone.mean, backbone.std)
 
 
 class _TorchvisionMixin:
-    arch: str
+    arch: str            # class attributes, set by the factories below
     table: dict
+    version = "1"
 
     def _setup(self, weights, download, device, short_side, crop):
         self.weights, self.download, self.device = weights, download, device
@@ -114,6 +113,13 @@ class _TorchvisionMixin:
             self._model.to(self.device)
         return self._model
 
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """The model on a normalised channels-first batch; float32 features, one row per item."""
+        import torch
+        with torch.inference_mode():
+            out = self._load()(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+        return out.reshape(len(x), -1).float().cpu().numpy()
+
     def video_request(self) -> VideoRequest:
         return VideoRequest(short_side=self.short_side, interpolation="BILINEAR")
 
@@ -123,48 +129,44 @@ class _TorchvisionMixin:
 
     def spec(self) -> ExtractorSpec:
         self._load()
+        backbone = self.table[self.arch]
         return ExtractorSpec(
             name=self.name, version=self.version, modality=self.modality, input=self.input,
-            shape=(self.table[self.arch].dim,), frame_size=f"short_side={self.short_side},centre_crop={self.crop}",
-            params={"arch": self.arch, "weights": self._weights_id, "mean": list(self.table[self.arch].mean),
-                    "std": list(self.table[self.arch].std), "pooling": "mean over the snippet's frames"
-                    if self.input == "video" and isinstance(self, FrameExtractor) else "clip"},
+            shape=(backbone.dim,), frame_size=f"short_side={self.short_side},centre_crop={self.crop}",
+            params={"arch": self.arch, "weights": self._weights_id, "mean": list(backbone.mean),
+                    "std": list(backbone.std), "pooling": "mean over the snippet's frames"
+                    if isinstance(self, FrameExtractor) else "clip"},
         )
 
 
-def _make_video(arch: str):
-    @register_extractor(arch)
+def _make_video(name: str):
+    @register_extractor(name)
     class TorchvisionVideo(_TorchvisionMixin, ClipExtractor):
-        __doc__ = f"torchvision {arch}: one feature per 16-frame snippet (penultimate layer)."
-        version = "1"
-        modality = arch
+        __doc__ = f"torchvision {name}: one feature per 16-frame snippet (penultimate layer)."
+        arch = modality = name
+        table = VIDEO_BACKBONES
 
         def __init__(self, weights=None, download: bool = False, device: str = "cpu",
                      short_side: int | None = None, crop: int | None = None, clip_batch: int = 4):
-            self.arch, self.table, self.clip_batch = arch, VIDEO_BACKBONES, clip_batch
+            self.clip_batch = clip_batch
             self._setup(weights, download, device, short_side, crop)
 
         def clip_features(self, clips):
-            import torch
-            x = _normalise(clips, self.table[self.arch], self.crop).transpose(0, 4, 1, 2, 3)
-            with torch.inference_mode():
-                out = self._load()(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
-            return out.reshape(len(clips), -1).float().cpu().numpy()
+            return self._forward(_normalise(clips, self.table[self.arch], self.crop).transpose(0, 4, 1, 2, 3))
 
-    TorchvisionVideo.__name__ = f"Torchvision_{arch}"
+    TorchvisionVideo.__name__ = f"Torchvision_{name}"
     return TorchvisionVideo
 
 
-def _make_image(arch: str):
-    @register_extractor(arch)
+def _make_image(name: str):
+    @register_extractor(name)
     class TorchvisionImage(_TorchvisionMixin, FrameExtractor):
-        __doc__ = f"torchvision {arch} per frame, averaged over each snippet's 16 frames."
-        version = "1"
-        modality = arch
+        __doc__ = f"torchvision {name} per frame, averaged over each snippet's 16 frames."
+        arch = modality = name
+        table = IMAGE_BACKBONES
 
         def __init__(self, weights=None, download: bool = False, device: str = "cpu",
                      short_side: int | None = None, crop: int | None = None):
-            self.arch, self.table = arch, IMAGE_BACKBONES
             self._setup(weights, download, device, short_side, crop)
 
         @property
@@ -172,12 +174,9 @@ def _make_image(arch: str):
             return self.table[self.arch].dim
 
         def frame_features(self, frames, previous):
-            import torch
-            x = _normalise(frames, self.table[self.arch], self.crop).transpose(0, 3, 1, 2)
-            with torch.inference_mode():
-                return self._load()(torch.from_numpy(np.ascontiguousarray(x)).to(self.device)).float().cpu().numpy()
+            return self._forward(_normalise(frames, self.table[self.arch], self.crop).transpose(0, 3, 1, 2))
 
-    TorchvisionImage.__name__ = f"Torchvision_{arch}"
+    TorchvisionImage.__name__ = f"Torchvision_{name}"
     return TorchvisionImage
 
 

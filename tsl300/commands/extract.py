@@ -90,9 +90,13 @@ def _parse_value(value: str):
 _WORKER_EXTRACTORS: dict = {}
 
 
+def _cache_key(names: list[str], options: dict) -> str:
+    return repr((names, sorted((k, sorted(v.items())) for k, v in options.items())))
+
+
 def _build(names: list[str], options: dict):
     from ..extractors import get_extractor
-    key = repr((names, sorted((k, sorted(v.items())) for k, v in options.items())))
+    key = _cache_key(names, options)
     if key not in _WORKER_EXTRACTORS:
         _WORKER_EXTRACTORS[key] = [get_extractor(n, **options.get(n, {})) for n in names]
     return _WORKER_EXTRACTORS[key]
@@ -135,6 +139,7 @@ def extract_one(path: str, vid: str, names: list[str], options: dict, output: st
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..data.io import check_video_id
     from ..extractors import FeatureStore, available_extractors, expand_names, get_extractor
 
     if args.list_extractors:
@@ -150,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         raise Tsl300Error("no input videos (give files, folders or --list FILE)")
     by_vid: dict[str, Path] = {}
     for path in paths:
+        check_video_id(path.stem, path)
         if path.stem in by_vid:
             raise Tsl300Error(f"two inputs have the same video id {path.stem!r}: {by_vid[path.stem]} and {path}; "
                               "rename one (outputs are named by file stem)")
@@ -169,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             for vid, p in todo.items()]
     bar = tqdm(total=len(jobs), disable=args.quiet, unit="video", desc="extract")
     if args.workers <= 1 or len(jobs) <= 1:
-        _WORKER_EXTRACTORS[repr((names, sorted((k, sorted(v.items())) for k, v in options.items())))] = extractors
+        _WORKER_EXTRACTORS[_cache_key(names, options)] = extractors
         results = (extract_one(*job) for job in jobs)
         pool = None
     else:
