@@ -1,13 +1,14 @@
 """A name -> class registry filled by a class decorator, with lazy discovery of a package's modules.
 
-Used by :mod:`tsl300.extractors.registry`; :mod:`tsl300.methods.registry` has the same shape.
+Used by :mod:`tsl300.extractors.registry` and :mod:`tsl300.methods.registry`.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from types import ModuleType
 
 from .errors import RecipeError
 
@@ -15,8 +16,10 @@ from .errors import RecipeError
 class Registry:
     """Classes registered under a name; ``package``'s modules (less ``skip``) are imported on first use."""
 
-    def __init__(self, kind: str, package: str, skip: Iterable[str] = ()):
+    def __init__(self, kind: str, package: str, skip: Iterable[str] = (),
+                 on_module: Callable[[ModuleType], None] | None = None):
         self.kind, self.package, self.skip = kind, package, frozenset(skip)
+        self.on_module = on_module  # called with each discovered module (extra registrations)
         self.classes: dict[str, type] = {}
         self._discovered = False
 
@@ -25,7 +28,8 @@ class Registry:
 
         def wrap(cls):
             existing = self.classes.get(name)
-            if existing is not None and existing is not cls:
+            # the same class defined again (a module reloaded) replaces itself; another class is an error
+            if existing is not None and _identity(existing) != _identity(cls):
                 raise ValueError(f"{self.kind} {name!r} is already registered by {existing!r}")
             cls.name = name
             self.classes[name] = cls
@@ -38,9 +42,11 @@ class Registry:
         if self._discovered:
             return
         package = importlib.import_module(self.package)
-        for info in pkgutil.iter_modules(package.__path__):
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if not info.name.startswith("_") and info.name not in self.skip:
-                importlib.import_module(f"{self.package}.{info.name}")
+                module = importlib.import_module(f"{self.package}.{info.name}")
+                if self.on_module is not None:
+                    self.on_module(module)
         self._discovered = True
 
     def names(self) -> list[str]:
@@ -48,11 +54,16 @@ class Registry:
         return sorted(self.classes)
 
     def lookup(self, name: str, also_known: Iterable[str] = ()) -> type:
-        """The class for ``name``; RecipeError with close matches (among ``also_known`` too)."""
-        self.discover()
+        """The class for ``name``; RecipeError with the closest match (among ``also_known`` too)."""
         if name not in self.classes:
-            close = difflib.get_close_matches(name, list(self.classes) + list(also_known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise RecipeError(f"unknown {self.kind} {name!r}{hint} "
-                              f"(available: {', '.join(sorted(self.classes))})")
+            self.discover()
+        if name not in self.classes:
+            close = difflib.get_close_matches(name, list(self.classes) + list(also_known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RecipeError(f"unknown {self.kind} {name!r}{hint}; "
+                              f"available: {', '.join(sorted(self.classes))}")
         return self.classes[name]
+
+
+def _identity(cls: type) -> tuple[str, str]:
+    return cls.__module__, cls.__qualname__

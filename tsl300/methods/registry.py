@@ -21,15 +21,10 @@ without the decorator.
 """
 from __future__ import annotations
 
-import difflib
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 
 from ..errors import RecipeError
-
-_REGISTRY: dict[str, type] = {}
-_DISCOVERED = False
+from ..registry_util import Registry
 
 
 @dataclass(frozen=True)
@@ -68,52 +63,29 @@ class NoConfig:
     """Default ``ModelConfig``/``LossConfig`` for methods without options."""
 
 
-def register_method(name: str):
-    """Class decorator: make ``cls`` available to recipes as ``method: name``."""
-
-    def decorate(cls):
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(f"method name {name!r} is already registered by {existing!r}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from .. import methods
+def _register_named_classes(module) -> None:
+    """Also register ``Method`` subclasses of ``module`` that only set a ``name`` attribute."""
     from .base import Method
 
-    for info in sorted(pkgutil.iter_modules(methods.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name in ("base", "registry"):
-            continue
-        module = importlib.import_module(f"{methods.__name__}.{info.name}")
-        for value in vars(module).values():  # classes that only set ``name``
-            if (isinstance(value, type) and issubclass(value, Method) and value.__module__ == module.__name__
-                    and "name" in vars(value) and value.name not in _REGISTRY):
-                _REGISTRY[value.name] = value
-    _DISCOVERED = True
+    for value in vars(module).values():
+        if (isinstance(value, type) and issubclass(value, Method) and value.__module__ == module.__name__
+                and "name" in vars(value) and value.name not in _METHODS.classes):
+            _METHODS.classes[value.name] = value
+
+
+_METHODS = Registry("method", "tsl300.methods", skip=("base", "registry"), on_module=_register_named_classes)
+
+register_method = _METHODS.register
+"""Class decorator: ``@register_method("name")`` makes ``cls`` available to recipes as ``method: name``."""
 
 
 def available_methods() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return _METHODS.names()
 
 
 def get_method(name: str) -> type:
     """The registered class for ``name``; RecipeError with a close match otherwise."""
-    if name not in _REGISTRY:
-        _discover()
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise RecipeError(f"unknown method {name!r}{hint}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return _METHODS.lookup(name)
 
 
 def uses_dataclass_config(cls) -> bool:
