@@ -10,7 +10,9 @@ maximum resident set size on CPU (minus the same process's size before the model
     python benchmarks/bench_train.py --recipes recipes/tsl300/flagship.yaml recipes/tsl_net/tsl_net.yaml \
         --batch-size 16 --steps 3 --threads 2
 
-Prints one row per recipe and the step-time ratio of each recipe to the first one.
+Prints one row per recipe and the step-time ratio of each recipe to the first one, plus the
+floating-point work of one step (forward + backward, counted by ``torch.utils.flop_counter`` on
+one extra step) and of the recipe's whole schedule: the device-independent cost of a full run.
 """
 from __future__ import annotations
 
@@ -74,10 +76,24 @@ def measure(recipe_path: str, data: str | None, batch_size: int, snippets: int, 
         peak_mb = torch.cuda.max_memory_allocated() / 2 ** 20
     else:
         peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    step_flops = count_step_flops(method, batch, warmup + steps)
     return {"recipe": recipe.name, "params": sum(p.numel() for p in method.parameters()),
             "step_s": float(np.median(times)), "step_s_all": times, "peak_mb": peak_mb,
             "batch_size": batch_size, "snippets": [v.num_snippets for v in videos],
-            "device": device, "threads": torch.get_num_threads(), "steps": recipe.schedule.steps}
+            "device": device, "threads": torch.get_num_threads(), "steps": recipe.schedule.steps,
+            "step_tflop": step_flops / 1e12, "run_pflop": step_flops * recipe.schedule.steps / 1e15}
+
+
+def count_step_flops(method, batch, step: int) -> int:
+    """FLOPs of one forward + loss + backward (matmuls and convolutions, as torch counts them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss, _ = method.compute_loss(method(batch), batch, step)
+        loss.backward()
+    method.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
 
 
 def main(argv=None) -> int:
@@ -117,10 +133,12 @@ def main(argv=None) -> int:
     base = rows[0]["step_s"]
     print(f"batch {args.batch_size}, device {args.device}, threads {rows[0]['threads']}, "
           f"T {'from ' + args.data if args.data else args.snippets}")
-    print(f"{'recipe':<24}{'params':>12}{'step s':>10}{'x first':>9}{'peak MB':>10}{'steps':>7}{'est. run min':>14}")
+    print(f"{'recipe':<24}{'params':>12}{'step s':>10}{'x first':>9}{'peak MB':>10}{'steps':>7}{'est. run min':>14}"
+          f"{'TFLOP/step':>12}{'PFLOP/run':>11}")
     for row in rows:
         print(f"{row['recipe']:<24}{row['params']:>12,}{row['step_s']:>10.3f}{row['step_s'] / base:>9.2f}"
-              f"{row['peak_mb']:>10.0f}{row['steps']:>7}{row['step_s'] * row['steps'] / 60:>14.1f}")
+              f"{row['peak_mb']:>10.0f}{row['steps']:>7}{row['step_s'] * row['steps'] / 60:>14.1f}"
+              f"{row['step_tflop']:>12.3f}{row['run_pflop']:>11.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
