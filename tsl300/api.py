@@ -158,7 +158,8 @@ class Localizer:
             extractors=[dict(self.spec.extractor_specs[m]) for m in self.modalities],
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
-            snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows)
+            snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
+            threshold=threshold, all_proposals=all_proposals)
         segs = [LocalizedSegment(max(0.0, s.start), min(s.end, duration), s.label, s.score)
                 for s in segments if min(s.end, duration) > max(0.0, s.start)]
         return LocalizationResult(source or video.vid, segs, scores, meta)

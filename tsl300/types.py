@@ -90,6 +90,8 @@ class ResultMetadata:
     snippet_frames: int = timegrid.SNIPPET_FRAMES
     device: str = ""
     windows: int = 1
+    threshold: float | None = None    # segments scoring below it were dropped
+    all_proposals: bool = False       # True: the full overlapping proposal list
 
 
 @dataclass

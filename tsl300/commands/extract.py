@@ -18,9 +18,6 @@ from ..errors import Tsl300Error
 NAME = "extract"
 HELP = "compute per-snippet features of videos (TSL-300 layout: features/{split}/{modality}/{vid}.npy)"
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".flv", ".ogv", ".3gp", ".m4v", ".mpg",
-                  ".mpeg", ".wmv", ".ts", ".mts"}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", help="video files and/or folders (searched recursively)")
@@ -39,27 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute videos that are already done")
     parser.add_argument("--list-extractors", action="store_true", help="print available extractors and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def collect_inputs(inputs: list[str], lists: list[str]) -> list[Path]:
-    """Video paths from files, folders (recursive, by suffix) and list files, in order, unique."""
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-        else:
-            paths.append(path)
-    for list_file in lists:
-        listing = Path(list_file)
-        if not listing.is_file():
-            raise Tsl300Error(f"{listing}: list file not found")
-        for line in listing.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                path = Path(line)
-                paths.append(path if path.is_absolute() or path.exists() else listing.parent / path)
-    return list(dict.fromkeys(paths))
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -140,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..data.io import check_video_id
+    from ..io.inputs import collect_inputs, unique_stems
     from ..extractors import FeatureStore, available_extractors, expand_names, get_extractor
 
     if args.list_extractors:
@@ -153,13 +130,9 @@ def run(args: argparse.Namespace) -> int:
     paths = collect_inputs(args.inputs, args.list)
     if not paths:
         raise Tsl300Error("no input videos (give files, folders or --list FILE)")
-    by_vid: dict[str, Path] = {}
     for path in paths:
         check_video_id(path.stem, path)
-        if path.stem in by_vid:
-            raise Tsl300Error(f"two inputs have the same video id {path.stem!r}: {by_vid[path.stem]} and {path}; "
-                              "rename one (outputs are named by file stem)")
-        by_vid[path.stem] = path
+    by_vid = unique_stems(paths)
 
     extractors = [get_extractor(n, **options.get(n, {})) for n in names]
     store = FeatureStore(args.output, args.split)

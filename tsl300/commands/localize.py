@@ -1,12 +1,20 @@
 """``tsl300 localize PATH... -o DIR -f json|csv|srt|png|all``: segments of sentiment per video.
 
-One model is loaded once for the whole batch. Each input gets ``DIR/<stem>.<ext>`` per
-format; a file that fails (not media, truncated, no video stream...) is reported and the
-batch goes on; the exit code is 0 only when every file succeeded.
+Built for folders of thousands of videos: folders are searched recursively (and ``--list FILE``
+names more), one model is loaded once per process, ``--workers N`` localizes N videos at a time,
+a video whose outputs already exist (made by the same model with the same options) is skipped,
+so a stopped batch resumes where it was, and every file is written atomically. A file that fails
+(not media, truncated, no video stream...) is reported and the batch goes on; the exit code is
+0 only when every file succeeded. ``--combined FILE`` also writes one ActivityNet results file
+for the whole batch, ready for ``tsl300 eval``.
 """
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 NAME = "localize"
@@ -15,7 +23,10 @@ FORMATS = ("json", "csv", "srt", "png")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="video files (or folders of videos)")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="video files and/or folders (searched recursively)")
+    parser.add_argument("--list", action="append", default=[], metavar="FILE",
+                        help="text file with one video path per line (relative to the file's folder)")
     parser.add_argument("-o", "--output-dir", default=".", metavar="DIR",
                         help="folder for the result files (default: current folder)")
     parser.add_argument("-f", "--format", default="json", choices=FORMATS + ("all",),
@@ -28,62 +39,68 @@ def add_arguments(parser) -> None:
     parser.add_argument("--all-proposals", action="store_true",
                         help="write the full ranked, overlapping proposal list (what average mAP is "
                              "computed on) instead of non-overlapping segments per class")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="videos localized at once, one process each (default 1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo videos whose outputs already exist (default: skip them)")
+    parser.add_argument("--combined", metavar="FILE",
+                        help="also write one ActivityNet results JSON for every video of the batch "
+                             "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
 
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".flv", ".ogv", ".3gp", ".m4v", ".mpg",
-                  ".mpeg", ".wmv", ".ts"}
+@dataclass
+class Job:
+    """One video's work, picklable for a worker process."""
+
+    video: Path
+    targets: dict[str, Path]
+    threshold: float | None
+    all_proposals: bool
+    progress: bool
 
 
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Files as given; folders expand to the video files inside them (sorted, not recursive)."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES)
-        else:
-            out.append(p)
-    return out
+@dataclass
+class Outcome:
+    video: Path
+    error: str | None = None
+    summary: str = ""
+    written: list[Path] = field(default_factory=list)
 
 
 def output_paths(out_dir: Path, video: Path, formats: tuple[str, ...]) -> dict[str, Path]:
     return {fmt: out_dir / f"{video.stem}.{fmt}" for fmt in formats}
 
 
-def run(args) -> int:
-    from tqdm.auto import tqdm
+def is_done(targets: dict[str, Path], model_sha256: str, threshold: float | None, all_proposals: bool) -> bool:
+    """Every output exists and, when a JSON is among them, it was made by this model and options
+    (a changed model or option redoes the video instead of silently keeping stale results)."""
+    from ..errors import Tsl300Error
+    from ..types import LocalizationResult
 
-    from ..api import load_model
+    if not all(p.is_file() for p in targets.values()):
+        return False
+    if "json" not in targets:
+        return True
+    try:
+        meta = LocalizationResult.from_json(targets["json"]).metadata
+    except (Tsl300Error, OSError):
+        return False
+    return (meta.model_sha256, meta.threshold, meta.all_proposals) == (model_sha256, threshold, all_proposals)
+
+
+def localize_one(model, job: Job) -> Outcome:
+    """Localize one video and write its files; failures become an outcome, never an exception."""
     from ..errors import Tsl300Error
 
-    formats = FORMATS if args.format == "all" else (args.format,)
-    videos = expand_paths(args.paths)
-    if not videos:
-        print(f"tsl300 localize: error: no video files in {' '.join(args.paths)}", file=sys.stderr)
-        return 2
-    stems = {}
-    for v in videos:
-        if v.stem in stems:
-            print(f"tsl300 localize: error: {stems[v.stem]} and {v} would write the same output "
-                  f"files ({v.stem}.*); rename one or run them separately", file=sys.stderr)
-            return 2
-        stems[v.stem] = v
-    out_dir = Path(args.output_dir)
-    model = load_model(args.model, device=args.device)  # errors here are user-facing (exit 1)
-
-    failures: list[tuple[Path, str]] = []
-    written: list[Path] = []
-    bar = tqdm(videos, desc="localize", unit="video", disable=args.quiet or len(videos) < 2,
-               dynamic_ncols=True)
-    for video in bar:
-        try:
-            result = model.localize(video, threshold=args.threshold, progress=not args.quiet,
-                                    all_proposals=args.all_proposals)
-        except Tsl300Error as exc:
-            failures.append((video, str(exc)))
-            continue
-        targets = output_paths(out_dir, video, formats)
-        for fmt, target in targets.items():
+    try:
+        result = model.localize(job.video, threshold=job.threshold, progress=job.progress,
+                                all_proposals=job.all_proposals)
+    except Tsl300Error as exc:
+        return Outcome(job.video, error=str(exc))
+    written = []
+    try:
+        for fmt, target in job.targets.items():
             if fmt == "json":
                 result.to_json(target)
             elif fmt == "csv":
@@ -93,18 +110,109 @@ def run(args) -> int:
             else:
                 result.save_plot(target)
             written.append(target)
-        if not args.quiet:
-            tqdm.write(str(result))
+    except OSError as exc:  # read-only folder, full disk: name the file and go on with the batch
+        return Outcome(job.video, error=f"{job.video}: cannot write {exc.filename or target}: "
+                                        f"{exc.strerror or exc}", written=written)
+    return Outcome(job.video, summary=str(result), written=written)
+
+
+_WORKER_MODEL = None
+
+
+def _start_worker(model_name: str | None, device: str | None, threads: int) -> None:
+    import torch
+
+    from ..api import load_model
+
+    global _WORKER_MODEL
+    torch.set_num_threads(threads)
+    _WORKER_MODEL = load_model(model_name, device=device)
+
+
+def _work(job: Job) -> Outcome:
+    return localize_one(_WORKER_MODEL, job)
+
+
+def run(args) -> int:
+    from tqdm.auto import tqdm
+
+    from ..api import load_model
+    from ..errors import Tsl300Error
+    from ..io.inputs import collect_inputs, unique_stems
+
+    if args.workers < 1:
+        print("tsl300 localize: error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    formats = FORMATS if args.format == "all" else (args.format,)
+    if args.combined and "json" not in formats:
+        formats = ("json",) + formats
+    try:
+        videos = collect_inputs(args.paths, args.list)
+        if not videos:
+            raise Tsl300Error(f"no video files in {' '.join(args.paths + args.list) or '(no inputs given)'}")
+        unique_stems(videos)
+    except Tsl300Error as exc:
+        print(f"tsl300 localize: error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.output_dir)
+    model = load_model(args.model, device=args.device)  # errors here are user-facing (exit 1)
+
+    jobs, skipped = [], []
+    for video in videos:
+        targets = output_paths(out_dir, video, formats)
+        if not args.overwrite and is_done(targets, model.sha256, args.threshold, args.all_proposals):
+            skipped.append(video)
+        else:
+            jobs.append(Job(video, targets, args.threshold, args.all_proposals,
+                            progress=not args.quiet and args.workers == 1))
+
+    outcomes: list[Outcome] = []
+    bar = tqdm(total=len(jobs), desc="localize", unit="video", disable=args.quiet or len(jobs) < 2,
+               dynamic_ncols=True)
+
+    def report(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if outcome.summary and not args.quiet:
+            tqdm.write(outcome.summary)
             sys.stdout.flush()
+        bar.update(1)
+
+    if args.workers == 1 or len(jobs) < 2:
+        for job in jobs:
+            report(localize_one(model, job))
+    else:
+        workers = min(args.workers, len(jobs))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        largest_first = sorted(jobs, key=lambda j: -j.video.stat().st_size if j.video.is_file() else 0)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                                 initargs=(args.model, args.device, threads)) as pool:
+            for future in as_completed([pool.submit(_work, job) for job in largest_first]):
+                report(future.result())
     bar.close()
 
-    ok = len(videos) - len(failures)
+    failures = [o for o in outcomes if o.error]
+    written = sum(len(o.written) for o in outcomes)
+    if args.combined:
+        failed = {o.video for o in failures}
+        write_combined(Path(args.combined), [output_paths(out_dir, v, ("json",))["json"]
+                                             for v in videos if v not in failed])
+    ok = len(outcomes) - len(failures)
     if not args.quiet or failures:
-        print(f"tsl300 localize: {ok} of {len(videos)} video(s) done, {len(written)} file(s) "
-              f"written to {out_dir}", file=sys.stderr)
+        kept = f", {len(skipped)} already done (kept; --overwrite redoes them)" if skipped else ""
+        print(f"tsl300 localize: {ok} of {len(jobs)} video(s) done{kept}, {written} file(s) "
+              f"written to {out_dir}" + (f"; all results in {args.combined}" if args.combined else ""),
+              file=sys.stderr)
     if failures:
         print("failed:", file=sys.stderr)
-        for video, reason in failures:  # errors name their file; add it when one does not
-            print(f"  {reason}" if reason.startswith(str(video)) else f"  {video}: {reason}", file=sys.stderr)
+        for o in failures:  # errors name their file; add it when one does not
+            print(f"  {o.error}" if o.error.startswith(str(o.video)) else f"  {o.video}: {o.error}",
+                  file=sys.stderr)
         return 1
     return 0
+
+
+def write_combined(path: Path, json_files: list[Path]) -> None:
+    """One ActivityNet results file from the per-video JSONs (fresh and kept ones alike)."""
+    from ..types import LocalizationResult, results_to_json
+
+    results_to_json([LocalizationResult.from_json(p) for p in json_files], path)
