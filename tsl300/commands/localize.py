@@ -139,6 +139,7 @@ def run(args) -> int:
     from ..api import load_model
     from ..errors import Tsl300Error
     from ..io.inputs import collect_inputs, unique_stems
+    from ..types import LocalizationResult
 
     if args.workers < 1:
         print("tsl300 localize: error: --workers must be at least 1", file=sys.stderr)
@@ -166,6 +167,12 @@ def run(args) -> int:
             jobs.append(Job(video, targets, args.threshold, args.all_proposals,
                             progress=not args.quiet and args.workers == 1))
 
+    if not args.quiet:  # a rerun still shows what each finished video holds
+        for video in skipped:
+            json_path = output_paths(out_dir, video, ("json",))["json"]
+            if json_path.is_file():
+                print(LocalizationResult.from_json(json_path))
+        sys.stdout.flush()
     outcomes: list[Outcome] = []
     bar = tqdm(total=len(jobs), desc="localize", unit="video", disable=args.quiet or len(jobs) < 2,
                dynamic_ncols=True)
@@ -198,9 +205,10 @@ def run(args) -> int:
                                              for v in videos if v not in failed])
     ok = len(outcomes) - len(failures)
     if not args.quiet or failures:
-        kept = f", {len(skipped)} already done (kept; --overwrite redoes them)" if skipped else ""
-        print(f"tsl300 localize: {ok} of {len(jobs)} video(s) done{kept}, {written} file(s) "
-              f"written to {out_dir}" + (f"; all results in {args.combined}" if args.combined else ""),
+        kept = f"{len(skipped)} already done (kept; --overwrite redoes them)" if skipped else ""
+        done = (f"{ok} of {len(jobs)} video(s) done" + (f", {kept}" if kept else "") +
+                f", {written} file(s) written to {out_dir}") if jobs else f"nothing to do: {kept}"
+        print(f"tsl300 localize: {done}" + (f"; all results in {args.combined}" if args.combined else ""),
               file=sys.stderr)
     if failures:
         print("failed:", file=sys.stderr)
