@@ -1,7 +1,8 @@
 """Extractor registry: ``@register_extractor`` adds one; ``get_extractor(name, **params)`` builds it.
 
 Modules in this package are imported on first lookup, so a new modality is one new module with
-a registered class, never an edit here. Named sets (``default``, ``tsl300``) expand to lists.
+a registered class, never an edit here; an installed package can add one through the
+``tsl300.extractors`` entry-point group (:mod:`tsl300.registry_util`). Named sets (``default``, ``tsl300``) expand to lists.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ EXTRACTOR_SETS: dict[str, tuple[str, ...]] = {
 """Named extractor sets: ``default`` needs no downloaded weights; ``tsl300`` is the benchmark's."""
 
 _EXTRACTORS = Registry("extractor", __package__,
-                       skip={"base", "spec", "registry", "pipeline", "store", "weights", "i3d_net"})
+                       skip={"base", "spec", "registry", "pipeline", "store", "weights", "i3d_net"},
+                       entry_point_group="tsl300.extractors")
 
 register_extractor = _EXTRACTORS.register
 """Class decorator: make the Extractor subclass available as ``name``."""

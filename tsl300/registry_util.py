@@ -1,12 +1,23 @@
-"""A name -> class registry filled by a class decorator, with lazy discovery of a package's modules.
+"""A name -> class registry filled by a class decorator, with lazy discovery of a package's modules
+and of installed plugins.
 
-Used by :mod:`tsl300.extractors.registry` and :mod:`tsl300.methods.registry`.
+Used by :mod:`tsl300.extractors.registry` and :mod:`tsl300.methods.registry`. A separately
+installed package adds an extractor or a method without touching this one by declaring an
+entry point in the registry's group (``tsl300.extractors`` / ``tsl300.methods``)::
+
+    [project.entry-points."tsl300.extractors"]
+    mean_green = "my_package.extractors:MeanGreen"
+
+Only installed distributions are searched (as pip put them on ``sys.path``); a recipe can name
+a plugin's class but cannot make tsl300 import anything else.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import pkgutil
+import warnings
 from collections.abc import Callable, Iterable
 from types import ModuleType
 
@@ -17,9 +28,10 @@ class Registry:
     """Classes registered under a name; ``package``'s modules (less ``skip``) are imported on first use."""
 
     def __init__(self, kind: str, package: str, skip: Iterable[str] = (),
-                 on_module: Callable[[ModuleType], None] | None = None):
+                 on_module: Callable[[ModuleType], None] | None = None, entry_point_group: str | None = None):
         self.kind, self.package, self.skip = kind, package, frozenset(skip)
         self.on_module = on_module  # called with each discovered module (extra registrations)
+        self.entry_point_group = entry_point_group
         self.classes: dict[str, type] = {}
         self._discovered = False
 
@@ -37,9 +49,10 @@ class Registry:
 
         return wrap
 
-    def discover(self) -> None:
-        """Import every public module of the package once, so their decorators run."""
-        if self._discovered:
+    def discover(self, refresh: bool = False) -> None:
+        """Import every public module of the package once, so their decorators run, then load the
+        installed plugins; ``refresh`` looks again (after installing a plugin in a live session)."""
+        if self._discovered and not refresh:
             return
         package = importlib.import_module(self.package)
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
@@ -47,7 +60,23 @@ class Registry:
                 module = importlib.import_module(f"{self.package}.{info.name}")
                 if self.on_module is not None:
                     self.on_module(module)
+        if self.entry_point_group:
+            self._load_plugins()
         self._discovered = True
+
+    def _load_plugins(self) -> None:
+        """Entry points of the group: a class is registered under the entry point's name (unless
+        its own decorator registered it); a module just runs its decorators. A plugin that fails
+        to import is reported with a warning and left out, so it cannot break the others."""
+        for point in importlib.metadata.entry_points(group=self.entry_point_group):
+            try:
+                loaded = point.load()
+            except Exception as exc:  # noqa: BLE001 - any import error of third-party code
+                warnings.warn(f"{self.kind} plugin {point.name!r} ({point.value}) failed to load and is "
+                              f"left out: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+                continue
+            if isinstance(loaded, type) and loaded not in self.classes.values():
+                self.register(point.name)(loaded)
 
     def names(self) -> list[str]:
         self.discover()

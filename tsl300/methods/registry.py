@@ -73,7 +73,8 @@ def _register_named_classes(module) -> None:
             _METHODS.classes[value.name] = value
 
 
-_METHODS = Registry("method", "tsl300.methods", skip=("base", "registry"), on_module=_register_named_classes)
+_METHODS = Registry("method", "tsl300.methods", skip=("base", "registry"), on_module=_register_named_classes,
+                    entry_point_group="tsl300.methods")
 
 register_method = _METHODS.register
 """Class decorator: ``@register_method("name")`` makes ``cls`` available to recipes as ``method: name``."""
