@@ -7,6 +7,9 @@ A checkpoint ``NAME`` is three files side by side:
   specs), the package version, the step and metrics;
 - ``NAME.optim.safetensors`` (optional): optimizer state for resuming, tensors flattened to
   ``state.<param index>.<name>``; its scalar entries and hyper-parameters go in the sidecar.
+  A method's own training state (:meth:`tsl300.methods.base.Method.training_state`: pseudo
+  labels, numpy generators) rides along: its arrays as ``method_state.<n>`` tensors in this
+  file, the rest as JSON in the sidecar's ``method_state``.
 
 A pickle (``torch.save``) file is refused with a ``CheckpointError``: unpickling runs arbitrary
 code, and a checkpoint may come from a stranger. Writes are atomic (temp file + rename), and
@@ -77,15 +80,63 @@ def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
 
 def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     state: dict[int, dict[str, Any]] = {}
+    tensors = {k: v for k, v in tensors.items() if k.startswith("state.")}
     for key, value in list(tensors.items()) + list(meta.get("scalars", {}).items()):
         _, index, name = key.split(".", 2)
         state.setdefault(int(index), {})[name] = value
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+_ARRAY = "__array__"
+
+
+def pack_state(state: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """A method's training state -> (JSON-able value, tensors): each numpy array becomes a tensor
+    ``method_state.<n>`` and a ``{"__array__": name, "dtype": ...}`` placeholder (its dtype is
+    restored exactly, e.g. a generator's uint32 keys)."""
+    import numpy as np
+
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value):
+        if isinstance(value, np.ndarray):
+            name = f"method_state.{len(tensors)}"
+            stored = value.astype(np.int64) if value.dtype.kind == "u" else value
+            tensors[name] = torch.from_numpy(np.ascontiguousarray(stored)).clone()
+            return {_ARRAY: name, "dtype": value.dtype.str}
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise TypeError("training_state dict keys must be strings (JSON)")
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
+    return walk(state), tensors
+
+
+def unpack_state(plain: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`pack_state` (tuples come back as lists)."""
+    import numpy as np
+
+    def walk(value):
+        if isinstance(value, dict):
+            if _ARRAY in value:
+                return tensors[value[_ARRAY]].numpy().astype(np.dtype(value["dtype"]))
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(plain)
+
+
 def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, Any],
-                    optimizer: torch.optim.Optimizer | None = None) -> Path:
-    """Write weights, sidecar (and optimizer state). Returns the weights path."""
+                    optimizer: torch.optim.Optimizer | None = None, method_state: Any = None) -> Path:
+    """Write weights, sidecar (and the resume state: optimizer, the method's own training state).
+    Returns the weights path."""
     weights, sidecar, optim_path = checkpoint_paths(path)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     for key, value in state.items():
@@ -94,10 +145,14 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
     full_meta = {"format": FORMAT, "tsl300_version": __version__, **meta}
     finish_interrupted_save(path)
     # phase 1: every file complete under a hidden ".pending" name, the sidecar last
+    resume_tensors: dict[str, torch.Tensor] = {}
     if optimizer is not None:
-        tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
-        full_meta["optimizer"] = optim_meta
-        _atomic_write(_pending(optim_path), lambda tmp: save_file(tensors, tmp))
+        resume_tensors, full_meta["optimizer"] = _flatten_optimizer(optimizer.state_dict())
+    if method_state:
+        full_meta["method_state"], arrays = pack_state(method_state)
+        resume_tensors.update(arrays)
+    if optimizer is not None or method_state:
+        _atomic_write(_pending(optim_path), lambda tmp: save_file(resume_tensors, tmp))
     _atomic_write(_pending(weights), lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     text = json.dumps(full_meta, indent=2, sort_keys=False, default=_json_default)
     _atomic_write(_pending(sidecar), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -194,12 +249,20 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = False) -> Checkpoin
         raise CheckpointError(f"{sidecar}: not a tsl300 checkpoint sidecar (format {meta.get('format')!r}"
                               f" where {FORMAT!r} was expected)" if isinstance(meta, dict)
                               else f"{sidecar}: sidecar must be a JSON object")
-    optimizer_state = None
-    if with_optimizer and "optimizer" in meta:
+    optimizer_state, extra = None, {}
+    if with_optimizer and ("optimizer" in meta or "method_state" in meta):
         if not optim_path.exists():
             raise CheckpointError(f"{optim_path}: optimizer state for resuming not found")
-        optimizer_state = _unflatten_optimizer(_load_tensors(optim_path), meta["optimizer"])
-    return Checkpoint(state_dict=state, meta=meta, optimizer_state=optimizer_state, path=weights)
+        resume_tensors = _load_tensors(optim_path)
+        if "optimizer" in meta:
+            optimizer_state = _unflatten_optimizer(resume_tensors, meta["optimizer"])
+        if "method_state" in meta:
+            try:
+                extra["method_state"] = unpack_state(meta["method_state"], resume_tensors)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"{optim_path}: method training state does not match the sidecar "
+                                      f"({exc!r})") from None
+    return Checkpoint(state_dict=state, meta=meta, optimizer_state=optimizer_state, path=weights, extra=extra)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

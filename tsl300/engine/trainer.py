@@ -155,7 +155,8 @@ class Trainer:
         if self.stopped_early_at is not None or (self.time_limit_s is not None and step < self.recipe.schedule.steps):
             meta["stopped_early"] = {"step": step, "of": self.recipe.schedule.steps, "time_limit_s": self.time_limit_s}
         return save_checkpoint(self.run_dir / "checkpoints" / name, self.method, meta,
-                               self.optimizer if with_optimizer else None)
+                               self.optimizer if with_optimizer else None,
+                               self.method.training_state() if with_optimizer else None)
 
     def resume(self) -> int:
         """Load ``checkpoints/last``; returns the step to continue from."""
@@ -169,6 +170,7 @@ class Trainer:
             raise CheckpointError(f"{checkpoint_paths(path)[1]}: saved with a different recipe (differs in "
                                   f"{', '.join(diff)}); resume needs the same recipe and overrides")
         self.method.load_state_dict(ckpt.state_dict)
+        self.method.load_training_state(ckpt.extra.get("method_state") or {})
         if ckpt.optimizer_state is not None:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
         if ckpt.meta.get("torch_rng") is not None:

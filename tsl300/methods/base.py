@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,5 +52,27 @@ class Method(nn.Module):
         (RefineLoc), or None to use the shared post-processing on :meth:`scores` (default)."""
         return None
 
+    def training_state(self) -> dict[str, Any]:
+        """What a resumed run needs beyond the weights, the optimizer and the torch generator:
+        state a method keeps between steps (pseudo labels, numpy generators, counters), as JSON
+        values and numpy arrays with string keys. Saved in every resumable checkpoint."""
+        return {}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`training_state` returned (``{}``: nothing was saved)."""
+
     def on_step_end(self, step: int, trainer: Any) -> None:
         """Hook for methods with a schedule of their own (SF-Net expansion, RefineLoc rounds)."""
+
+
+def numpy_generator_state(rng: np.random.RandomState) -> dict[str, Any]:
+    """A legacy numpy generator's full state, for :meth:`Method.training_state`."""
+    kind, keys, pos, has_gauss, cached = rng.get_state()
+    return {"kind": kind, "keys": keys, "pos": int(pos), "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached)}
+
+
+def restore_numpy_generator(rng: np.random.RandomState, state: dict[str, Any]) -> None:
+    """Put ``rng`` back where :func:`numpy_generator_state` found it."""
+    rng.set_state((state["kind"], np.asarray(state["keys"], dtype=np.uint32), int(state["pos"]),
+                   int(state["has_gauss"]), float(state["cached_gaussian"])))

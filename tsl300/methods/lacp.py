@@ -28,7 +28,7 @@ from torch import nn
 from tsl300 import timegrid
 from tsl300.errors import RecipeError
 from tsl300.losses.point import focal_bce_terms
-from tsl300.methods.base import Method
+from tsl300.methods.base import Method, numpy_generator_state, restore_numpy_generator
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
 from tsl300.models.layers import masked_time_mean, masked_topk_mean, topk_counts
@@ -588,6 +588,15 @@ class LACP(Method):
             for k, v in terms.items():
                 logs[k] = logs.get(k, 0.0) + float(v.detach()) / len(batch["vids"])
         return torch.stack(totals).mean(), logs
+
+    def training_state(self) -> dict[str, Any]:
+        """The searched dense pseudo labels and the feature-sampling generator."""
+        return {"dense": dict(self.dense), "rng": numpy_generator_state(self.rng)}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        self.dense = {vid: np.asarray(labels) for vid, labels in state.get("dense", {}).items()}
+        if "rng" in state:
+            restore_numpy_generator(self.rng, state["rng"])
 
     def on_step_end(self, step: int, trainer: Any) -> None:
         if self.cfg.search_freq and (step + 1) % self.cfg.search_freq == 0:

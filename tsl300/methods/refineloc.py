@@ -31,7 +31,7 @@ from .. import timegrid
 from ..data.types import Segment
 from ..errors import RecipeError
 from ..models.encoders import LightMelEncoder, VectorEncoder
-from .base import Method
+from .base import Method, numpy_generator_state, restore_numpy_generator
 from .registry import ModelSpec, register_method
 
 OFFICIAL_NUMPY_SEED = 424242
@@ -283,6 +283,21 @@ class PseudoGroundTruth:
         self.last_detections: list[tuple[str, dict]] = []
         self._history: list[list[tuple[str, dict]]] = []
 
+    def state(self) -> dict:
+        """Everything but the video records (rebuilt from the data): labels, weight, history."""
+        pairs = lambda dets: [[name, det] for name, det in dets]  # noqa: E731
+        return {"labels": dict(self.labels), "fg_class_loss_weight": self.fg_class_loss_weight,
+                "iteration": self.iteration, "last_detections": pairs(self.last_detections),
+                "history": [pairs(it) for it in self._history]}
+
+    def load_state(self, state: dict) -> None:
+        pairs = lambda rows: [(name, dict(det)) for name, det in rows]  # noqa: E731
+        self.labels = {vid: np.asarray(labels, dtype=np.int64) for vid, labels in state["labels"].items()}
+        self.fg_class_loss_weight = state["fg_class_loss_weight"]
+        self.iteration = int(state["iteration"])
+        self.last_detections = pairs(state["last_detections"])
+        self._history = [pairs(it) for it in state["history"]]
+
     @property
     def prediction_sets_used(self) -> int:
         """How many iterations' detections the current labels unite (at most ``m``)."""
@@ -493,14 +508,17 @@ class RefineLoc(Method):
         """One refinement step on ``videos`` (tsl300 ``Video`` objects) with the current model."""
         from ..engine.batching import collate, sequential_batches
 
-        if self.pseudo is None:
+        if self.pseudo is None or not self.pseudo.videos:  # first round, or resumed from a checkpoint
             records = []
             for v in videos:
                 labels = tuple(int(i) for i in np.flatnonzero(v.video_labels(len(self.classes))))
                 segs = [(s.start, s.end) for s in v.segments]
                 true = true_foreground(segs, v.num_snippets, v.fps) if segs else None
                 records.append(VideoRecord(v.vid, v.num_snippets, float(v.fps), labels, true))
-            self.pseudo = PseudoGroundTruth(records, self.refinement)
+            if self.pseudo is None:
+                self.pseudo = PseudoGroundTruth(records, self.refinement)
+            else:
+                self.pseudo.videos = records
         was_training = self.training
         self.eval()
         outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -515,6 +533,21 @@ class RefineLoc(Method):
         finally:
             self.train(was_training)
         return self.pseudo.update(outputs, self._rng)
+
+    def training_state(self) -> dict:
+        """The pseudo ground truth so far, the dropping generator and the round counter."""
+        state = {"rng": numpy_generator_state(self._rng), "rounds_done": self.rounds_done}
+        if self.pseudo is not None:
+            state["pseudo"] = self.pseudo.state()
+        return state
+
+    def load_training_state(self, state: dict) -> None:
+        if "rng" in state:
+            restore_numpy_generator(self._rng, state["rng"])
+        self.rounds_done = int(state.get("rounds_done", 0))
+        if "pseudo" in state:
+            self.pseudo = PseudoGroundTruth([], self.refinement)
+            self.pseudo.load_state(state["pseudo"])
 
     def reset_weights(self) -> None:
         """Re-initialise every layer (the official ``reset=True`` between rounds)."""

@@ -527,6 +527,17 @@ class SFNet(Method):
 
     # ------------------------------------------------------------------ expansion
 
+    def training_state(self) -> dict[str, Any]:
+        """The step counter (it alternates the crop length) and the expanded frame labels."""
+        return {"steps_done": self.steps_done,
+                "expanded": {vid: [[t, list(cs)] for t, cs in sorted(labels.items())]
+                             for vid, labels in self.expanded.items()}}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        self.steps_done = int(state.get("steps_done", 0))
+        self.expanded = {vid: {int(t): [int(c) for c in cs] for t, cs in rows}
+                         for vid, rows in state.get("expanded", {}).items()}
+
     def on_step_end(self, step: int, trainer: Any) -> None:
         self.steps_done = step + 1
         if self.cfg.expand_step and self.steps_done == self.cfg.expand_step:
