@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tsl300.data.features import MISSING_SUFFIX
-from tsl300.data.io import atomic_save_npy, atomic_write_text, read_json
+from tsl300.data.io import atomic_save_npy, atomic_write_text, read_json, remove_stale_temps
 from tsl300.errors import DataError, SpecMismatchError
 
 from .spec import SPEC_FILENAME, ExtractorSpec
@@ -56,6 +56,7 @@ def merge_json_dict(path: str | Path, entries: dict) -> None:
     """Add ``entries`` to the JSON object in ``path`` (created if absent) under a file lock."""
     path = Path(path)
     with _locked(path):
+        remove_stale_temps(path)  # a writer killed mid-write; none can be writing now
         data = read_json_dict(path)
         data.update(entries)
         atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
@@ -110,9 +111,17 @@ class FeatureStore:
                 yield False
                 return
             try:
+                self._remove_stale_temps(vid)
                 yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _remove_stale_temps(self, vid: str) -> None:
+        """Temporary files of ``vid`` left by a killed process (safe: we hold its claim)."""
+        split_dir = self.root / "features" / self.split
+        for folder in (p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            remove_stale_temps(folder / f"{vid}.npy")
+            remove_stale_temps(folder / f"{vid}{MISSING_SUFFIX}")
 
     def is_done(self, vid: str, modalities: list[str]) -> bool:
         if vid not in read_json_dict(self.root / FPS_DICT):

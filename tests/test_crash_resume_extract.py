@@ -110,6 +110,26 @@ def test_a_crash_at_every_write_point_resumes_to_the_same_result(videos, tmp_pat
     capsys.readouterr()
 
 
+def test_temporary_files_of_a_killed_writer_are_cleared_on_the_rerun(videos, reference, tmp_path, capsys):
+    """A SIGKILL mid-write leaves ``.NAME.*.tmp`` files (no one reads them); the rerun removes
+    those of every video it claims and those of the shared dictionaries, under their locks."""
+    out = tmp_path / "out"
+    assert main(["extract", str(videos / "vid0.mp4"), "-o", str(out), *EXTRACT]) == 0
+    folder = out / "features" / "test" / "visual_stats"
+    stale = [folder / ".vid1.npy.k1ll3d.tmp", folder / ".vid2.npy.abc.tmp", out / ".fps_dict.json.xyz.tmp",
+             out / ".len_duration_dict.json.q.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a write")
+    keep = folder / ".vid1.npy.notes"  # not a temp file of ours
+    keep.write_text("mine")
+    capsys.readouterr()
+    assert main(["extract", str(videos), "-o", str(out), *EXTRACT]) == 0
+    assert not [p for p in stale if p.exists()]
+    assert keep.read_text() == "mine"
+    keep.unlink()
+    assert_same_as_reference(out, reference)
+
+
 def _extract_process(videos: Path, out: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "tsl300", "extract", str(videos), "-o", str(out), *EXTRACT],

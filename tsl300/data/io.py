@@ -9,6 +9,7 @@ Writing: every file is written to a temporary sibling and moved into place with
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -175,6 +176,19 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Delete the temporary files that an interrupted atomic write of ``path`` left behind
+    (``.NAME.*.tmp`` beside it). Only call this while holding what serialises writers of
+    ``path`` (its lock or claim), so that no live writer's file is taken. Returns the count."""
+    path = Path(path)
+    removed = 0
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
