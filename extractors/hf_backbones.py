@@ -14,12 +14,11 @@ from tsl300.errors import CheckpointError
 from tsl300.io import VideoRequest
 
 from .base import AudioSnippetExtractor, ClipExtractor, FrameExtractor
-from .i3d import crop_and_normalise
+from .i3d import IMAGENET_MEAN, IMAGENET_STD, crop_and_normalise
 from .registry import register_extractor
 from .spec import ExtractorSpec
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def _from_pretrained(cls, model: str, download: bool):

@@ -34,6 +34,10 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
     return frames[..., top:top + size, left:left + size, :]
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+"""The ImageNet channel statistics the torchvision and Hugging Face backbones were trained with."""
+
+
 def crop_and_normalise(frames: np.ndarray, size: int, mean, std) -> np.ndarray:
     """``centre_crop`` scaled to [0, 1] and normalised per channel: float32 ``(x - mean) / std``."""
     x = centre_crop(frames, size).astype(np.float32) / 255.0

@@ -18,13 +18,12 @@ from tsl300.errors import CheckpointError
 from tsl300.io import VideoRequest
 
 from .base import ClipExtractor, FrameExtractor
-from .i3d import crop_and_normalise
+from .i3d import IMAGENET_MEAN, IMAGENET_STD, crop_and_normalise
 from .registry import register_extractor
 from .spec import ExtractorSpec
 from .weights import load_state_dict, sha256_of
 
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

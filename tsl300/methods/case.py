@@ -30,7 +30,7 @@ from torch import nn
 
 from .. import postprocess
 from ..errors import RecipeError
-from ..models.encoders import LightMelEncoder, VectorEncoder
+from ..models.encoders import build_encoder
 from .base import Method
 from .registry import ModelSpec, register_method
 
@@ -327,11 +327,7 @@ class CASE(Method):
         if len(shapes[model.visual]) != 1:
             raise RecipeError(f"case: visual modality {model.visual!r} must be (T, D) features")
         audio = shapes[model.audio]
-        self.audio = (VectorEncoder(audio[0], model.audio_dim, model.audio_kernel, model.audio_dropout)
-                      if len(audio) == 1 else
-                      LightMelEncoder(audio[0], audio[1], model.audio_dim,
-                                      time_groups=8 if audio[0] % 8 == 0 else 1,
-                                      kernel=model.audio_kernel, dropout=model.audio_dropout))
+        self.audio = build_encoder(tuple(audio), model.audio_dim, model.audio_dropout, kernel=model.audio_kernel)
         self.net = CASENet(shapes[model.visual][0], model.audio_dim, spec.num_classes,
                            model.num_clusters, model.hidden, model.temperature)
         self.register_buffer("cls_gt", initial_cls_gt(model.num_clusters))

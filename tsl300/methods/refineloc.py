@@ -30,7 +30,7 @@ from torch import nn
 from .. import timegrid
 from ..data.types import Segment
 from ..errors import RecipeError
-from ..models.encoders import LightMelEncoder, VectorEncoder
+from ..models.encoders import build_encoder
 from .base import Method, numpy_generator_state, restore_numpy_generator
 from .registry import ModelSpec, register_method
 
@@ -433,11 +433,8 @@ class RefineLoc(Method):
         self.audio = None
         if model.audio is not None:
             shape = shapes[model.audio]
-            self.audio = (VectorEncoder(shape[0], model.audio_dim, model.audio_kernel, model.audio_dropout)
-                          if len(shape) == 1 else
-                          LightMelEncoder(shape[0], shape[1], model.audio_dim,
-                                          time_groups=8 if shape[0] % 8 == 0 else 1,
-                                          kernel=model.audio_kernel, dropout=model.audio_dropout))
+            self.audio = build_encoder(tuple(shape), model.audio_dim, model.audio_dropout,
+                                       kernel=model.audio_kernel)
             in_dim += model.audio_dim
         self.net = RefineLocNet(in_dim, spec.num_classes, model.num_layers, model.attention_dim)
         self.refinement = RefinementConfig(loss.generator, loss.refine_top_k, loss.refine_min_cas,

@@ -103,13 +103,14 @@ class LightMelEncoder(nn.Module):
 
 
 def build_encoder(shape: tuple[int, ...], hidden: int, dropout: float = 0.2, time_groups: int = 8,
-                  per_video: bool = False) -> nn.Module:
-    """Encoder for a modality from its per-snippet shape: (D,) -> vector, (F, M) -> log-mel.
-    ``per_video`` z-scores the input over each video first (:func:`standardize_per_video`)."""
+                  per_video: bool = False, kernel: int = 3) -> nn.Module:
+    """Encoder for a modality from its per-snippet shape: (D,) -> vector, (F, M) -> log-mel;
+    ``kernel`` is the temporal convolution's width. ``per_video`` z-scores the input over each
+    video first (:func:`standardize_per_video`)."""
     if len(shape) == 1:
-        return VectorEncoder(shape[0], hidden, dropout=dropout, per_video=per_video)
+        return VectorEncoder(shape[0], hidden, kernel=kernel, dropout=dropout, per_video=per_video)
     if len(shape) == 2:
         groups = time_groups if shape[0] % time_groups == 0 else 1
-        return LightMelEncoder(shape[0], shape[1], hidden, time_groups=groups, dropout=dropout,
+        return LightMelEncoder(shape[0], shape[1], hidden, time_groups=groups, kernel=kernel, dropout=dropout,
                                per_video=per_video)
     raise ValueError(f"no encoder for per-snippet shape {shape}: expected (D,) or (frames, bands)")
