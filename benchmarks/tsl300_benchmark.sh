@@ -4,6 +4,7 @@
 # share the GPU), plus one flagship seed on 2 pinned CPU cores for the CPU training time.
 #
 #   OUT=/tmp/bench bash benchmarks/tsl300_benchmark.sh [TSL_NET_MINUTES] [CPU_MINUTES]
+#   tar xzf bench.tgz -C STAGE && python benchmarks/summarize_benchmark.py STAGE   # the table
 #
 # TSL-Net's official schedule (2000 steps of 16 videos, 91 M parameters) does not fit a short
 # device session, so its runs get a time limit (default 7 min each) and report the steps they

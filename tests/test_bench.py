@@ -71,3 +71,26 @@ def test_overrides_for_applies_named_items_only_to_matching_recipes():
                                                        "data.loader_options={a: 'x:y'}"]
     assert benchmarking.overrides_for(sfnet, items) == ["schedule.steps=150", "model.expand_step=40",
                                                         "data.loader_options={a: 'x:y'}"]
+
+
+def test_device_benchmark_summary_pools_seeds_split_across_runs(tmp_path):
+    """``benchmarks/summarize_benchmark.py`` pools tsl_net_s1..s3 into one row with mean ± std."""
+    import importlib.util
+    import json
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "summarize_benchmark.py"
+    spec = importlib.util.spec_from_file_location("summarize_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = tmp_path / "summaries"
+    folder.mkdir()
+    for seed, (m, steps) in enumerate([(10.0, 900), (14.0, 950)], start=1):
+        (folder / f"tsl_net_s{seed}.json").write_text(json.dumps({
+            "recipe": "tsl_net", "recipe_steps": 2000,
+            "per_seed": [{"seed": seed, "avg_mAP": m, "Recall": 50.0, "F2": 30.0, "steps": steps}]}))
+    (folder / "flagship.json").write_text(json.dumps({
+        "recipe": "tsl300-flagship", "recipe_steps": 200,
+        "per_seed": [{"seed": s, "avg_mAP": 70.0 + s, "Recall": 80.0, "F2": 50.0, "steps": 200} for s in (1, 2, 3)]}))
+    table = module.format_table(module.pooled_rows(folder)).splitlines()
+    assert "| tsl300-flagship | 3 | 200 / 200 | 72.00 ± 1.00 | 80.00 ± 0.00 | 50.00 ± 0.00 |" in table
+    assert "| tsl_net | 2 | 900/950 / 2000 | 12.00 ± 2.83 | 50.00 ± 0.00 | 30.00 ± 0.00 |" in table
