@@ -216,7 +216,8 @@ def _check_not_pickle(path: Path) -> None:
     if head.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
             f"{path}: this is a pickle / torch.save file, which tsl300 never loads because "
-            f"unpickling can run arbitrary code; convert it to safetensors in a trusted session")
+            f"unpickling can run arbitrary code; the official TSL-Net checkpoint converts safely with "
+            f"`tsl300 import-official {path} --out RUN`, anything else in a trusted session")
     raise CheckpointError(f"{path}: not a safetensors file (bad header)")
 
 
