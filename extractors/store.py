@@ -14,11 +14,11 @@ A video counts as finished when every modality's .npy exists and its id is in fp
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from tsl300.data.features import MISSING_SUFFIX
 from tsl300.data.io import atomic_save_npy, atomic_write_text, read_json, remove_stale_temps
@@ -32,14 +32,11 @@ DURATION_DICT = "len_duration_dict.json"
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """Exclusive advisory lock on ``path`` (a sidecar .lock file) across processes."""
+    """Exclusive advisory lock on ``path`` (a sidecar .lock file) across processes
+    (``flock`` on POSIX, ``msvcrt.locking`` on Windows, through ``filelock``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        yield
 
 
 def read_json_dict(path: Path) -> dict:
@@ -98,23 +95,24 @@ class FeatureStore:
     def claim(self, vid: str):
         """Yield True when this process may extract ``vid`` now, False when another one is at it.
 
-        An exclusive non-blocking ``flock`` on ``features/{split}/.claims/{vid}.lock`` held while
-        the body runs: processes sharing an output folder never do one video twice, and the
-        kernel drops the lock when its process dies, so a killed run leaves no stale claim.
+        An exclusive non-blocking lock on ``features/{split}/.claims/{vid}.lock`` held while the
+        body runs (``flock`` on POSIX, ``msvcrt.locking`` on Windows, via ``filelock``):
+        processes sharing an output folder never do one video twice, and the kernel drops the
+        lock when its process dies, so a killed run leaves no stale claim.
         """
         path = self.root / "features" / self.split / ".claims" / f"{vid}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                self._remove_stale_temps(vid)
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+        try:
+            self._remove_stale_temps(vid)
+            yield True
+        finally:
+            lock.release()
 
     def _remove_stale_temps(self, vid: str) -> None:
         """Temporary files of ``vid`` left by a killed process (safe: we hold its claim)."""
