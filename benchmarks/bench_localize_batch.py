@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for label, workers, out in (("1 process", 1, "one"), (f"--workers {args.workers}", args.workers, "many"),
-                                    (f"rerun, all done", args.workers, "many")):
+                                    ("rerun, all done", args.workers, "many")):
             seconds, code = run_cli(args.videos, Path(tmp) / out, workers, args.model)
             rows.append((label, seconds, code))
     print(f"{n} videos in {args.videos}, {os.cpu_count()} CPUs")

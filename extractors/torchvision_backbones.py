@@ -50,7 +50,6 @@ IMAGE_BACKBONES = {
 
 def build_torchvision(arch: str, weights, download: bool):
     """torchvision model ``arch`` without its classifier; returns (model, weights id)."""
-    import torch
     from torch import nn
     from torchvision.models import get_model, get_model_weights
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import shared_path
 from tsl300.errors import MediaError
-from tsl300.io import AudioChunk, AudioRequest, FrameBatch, MediaStream, VideoRequest, probe
+from tsl300.io import AudioRequest, FrameBatch, MediaStream, VideoRequest, probe
 from tsl300.io.synthetic import write_video
 
 BAD_INPUTS = ["zero_bytes.mp4", "text_file.mp4", "truncated_262_bytes.mp4", "movie-hello_cut_at_100kB.mp4"]

@@ -16,7 +16,7 @@ import pytest
 from conftest import shared_path
 
 import tsl300
-from tsl300.api import Localizer, merge_window_segments, pick_device, plan_windows
+from tsl300.api import merge_window_segments, pick_device, plan_windows
 from tsl300.cli import main
 from tsl300.data.types import Segment, Video
 from tsl300.errors import CheckpointError, MediaError, SpecMismatchError

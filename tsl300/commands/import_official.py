@@ -64,7 +64,7 @@ def read_official_state(path: Path) -> dict:
 def import_official(checkpoint: str | Path, out: str | Path) -> Path:
     """Write ``out/model.safetensors`` + ``model.json`` from the official checkpoint."""
     from ..engine.checkpoint import save_checkpoint
-    from ..engine.trainer import SELECTION_NOTE
+    from ..engine.trainer import checkpoint_meta
     from ..errors import CheckpointError
     from ..methods.registry import ModelSpec, build_method
     from ..models.tsl_net import load_official_state_dict
@@ -80,9 +80,7 @@ def import_official(checkpoint: str | Path, out: str | Path) -> Path:
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{checkpoint}: not the official TSL-Net's parameters "
                               f"({str(exc).strip().splitlines()[0]})") from None
-    meta = {"recipe": recipe.to_dict(), "recipe_source": recipe.source, "spec": spec.to_json(),
-            "classes": list(spec.classes), "method": recipe.method, "step": None, "select": recipe.select,
-            "selection_note": SELECTION_NOTE[recipe.select], "metrics": {},
+    meta = {**checkpoint_meta(recipe, spec, step=None),
             "imported_from": {"file": checkpoint.name, "format": "official TSL-Net state dict (torch.save)"}}
     return save_checkpoint(Path(out) / "model", method, meta)
 

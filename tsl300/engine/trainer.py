@@ -77,6 +77,13 @@ def seed_everything(seed: int) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = False
 
 
+def checkpoint_meta(recipe: Recipe, spec: ModelSpec, step: int | None, metrics: dict | None = None) -> dict:
+    """The sidecar fields every model checkpoint carries (what ``load_trained`` rebuilds it from)."""
+    return {"recipe": recipe.to_dict(), "recipe_source": recipe.source, "spec": spec.to_json(),
+            "classes": list(spec.classes), "method": recipe.method, "step": step, "select": recipe.select,
+            "selection_note": SELECTION_NOTE[recipe.select], "metrics": metrics or {}}
+
+
 def split_validation(videos: Sequence[Video], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded (fit, val) index lists; at least one video on each side when fraction > 0."""
     n = len(videos)
@@ -141,10 +148,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def _meta(self, step: int, metrics: dict | None = None) -> dict:
-        return {"recipe": self.recipe.to_dict(), "recipe_source": self.recipe.source,
-                "spec": self.spec.to_json(), "classes": list(self.spec.classes),
-                "method": self.recipe.method, "step": step, "select": self.recipe.select,
-                "selection_note": SELECTION_NOTE[self.recipe.select], "metrics": metrics or {}}
+        return checkpoint_meta(self.recipe, self.spec, step, metrics)
 
     def save(self, name: str, step: int, metrics: dict | None = None, with_optimizer: bool = True) -> Path:
         meta = self._meta(step, metrics)

@@ -28,7 +28,7 @@ from torch import nn
 from .. import timegrid
 from ..errors import DataError, RecipeError
 from ..models.encoders import build_encoder
-from ..models.layers import masked_topk_mean
+from ..models.masked import masked_topk_mean
 from .base import Method
 from .registry import ModelSpec, register_method
 
@@ -366,13 +366,10 @@ class BackTAL(Method):
         affinity_layout: str = "official"  # 'tap': per-tap similarity (the paper's intent)
         topk_ratio: float = 0.125          # k = int(T * ratio)
 
-    @dataclass
-    class LossConfig:
-        w_norm: float = 1e-4
-        w_separation: float = 1.0
-        w_embedding: float = 0.8
-        th_similar_min: float = 0.5
-        th_different_max: float = 0.1
+    @dataclass(frozen=True)
+    class LossConfig(BackTALLossConfig):
+        """The loss constants plus how background clicks are derived from the annotations."""
+
         click_mode: str = "random"        # one click per background gap: 'random' or 'center'
         click_seed: int = 0
 
@@ -384,13 +381,10 @@ class BackTAL(Method):
             raise RecipeError("backtal: loss.click_mode must be 'random' or 'center'")
         self.cfg, self.loss_cfg, self.num_classes = model, loss, spec.num_classes
         spec.require("backtal", *(m for m in (model.visual, model.audio) if m is not None))
-        shapes = spec.modality_shapes
-        if len(shapes[model.visual]) != 1:
-            raise RecipeError(f"backtal: visual modality {model.visual!r} must be (T, D) features")
-        in_dim = shapes[model.visual][0]
+        in_dim = spec.vector_dim("backtal", model.visual)
         self.audio = None
         if model.audio is not None:
-            self.audio = build_encoder(shapes[model.audio], model.audio_dim, model.audio_dropout)
+            self.audio = build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim, model.audio_dropout)
             in_dim += model.audio_dim
         self.net = BackTALNet(in_dim, spec.num_classes, model.base_dim, model.hidden_dim,
                               model.embed_dim, model.dropout, model.affinity_layout)
@@ -442,13 +436,10 @@ class BackTAL(Method):
                                   batch["mask"].device)
 
     def compute_loss(self, outputs, batch, step):
-        c = self.loss_cfg
-        config = BackTALLossConfig(c.w_norm, c.w_separation, c.w_embedding, c.th_similar_min,
-                                   c.th_different_max)
         terms = backtal_loss(outputs["score_base"], outputs["cas_base"], outputs["score_supp"],
                              outputs["cas_supp"], outputs["embedding"], outputs["fore_weights"],
                              batch["video_labels"], self.click_labels(batch), outputs["k"],
-                             config, mask=batch["mask"])
+                             self.loss_cfg, mask=batch["mask"])
         total = terms.pop("loss_total")
         return total, {k: float(v.detach()) for k, v in terms.items()}
 

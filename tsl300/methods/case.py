@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import postprocess
-from ..errors import RecipeError
 from ..models.encoders import build_encoder
 from .base import Method
 from .registry import ModelSpec, register_method
@@ -319,16 +318,11 @@ class CASE(Method):
         self.cfg, self.num_classes = model, spec.num_classes
         self.loss_cfg = CASELossConfig(loss.q, model.temperature, loss.std, loss.w_clu,
                                        loss.w_cls, loss.eps, loss.ot_iterations, loss.rank_fix)
-        shapes = spec.modality_shapes
-        for name in (model.visual, model.audio):
-            if name not in shapes:
-                raise RecipeError(f"case: modality {name!r} is not in the data "
-                                 f"(have {', '.join(shapes)}); CASE needs two streams")
-        if len(shapes[model.visual]) != 1:
-            raise RecipeError(f"case: visual modality {model.visual!r} must be (T, D) features")
-        audio = shapes[model.audio]
-        self.audio = build_encoder(tuple(audio), model.audio_dim, model.audio_dropout, kernel=model.audio_kernel)
-        self.net = CASENet(shapes[model.visual][0], model.audio_dim, spec.num_classes,
+        spec.require("case", model.visual, model.audio, why="CASE needs two streams")
+        visual_dim = spec.vector_dim("case", model.visual)
+        self.audio = build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim, model.audio_dropout,
+                                   kernel=model.audio_kernel)
+        self.net = CASENet(visual_dim, model.audio_dim, spec.num_classes,
                            model.num_clusters, model.hidden, model.temperature)
         self.register_buffer("cls_gt", initial_cls_gt(model.num_clusters))
 

@@ -427,13 +427,11 @@ class CO2Net(Method):
         if loss.pairing not in ("shared_class", "head"):
             raise RecipeError(f"co2net: loss.pairing must be 'shared_class' or 'head', got {loss.pairing!r}")
         spec.require("co2net", model.visual, model.audio)
-        visual_shape = tuple(spec.modality_shapes[model.visual])
-        if len(visual_shape) != 1:
-            raise RecipeError(f"co2net: {model.visual!r} must be a vector per snippet, got {visual_shape}")
+        visual_dim = spec.vector_dim("co2net", model.visual)
         self.cfg, self.loss_cfg, self.spec = model, loss, spec
         self.audio_encoder = build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim,
                                            model.audio_dropout, model.audio_time_groups)
-        self.net = CO2Network(visual_shape[0], model.audio_dim, spec.num_classes, model.embed_dim or None,
+        self.net = CO2Network(visual_dim, model.audio_dim, spec.num_classes, model.embed_dim or None,
                               model.dropout, model.attention_hidden, model.ccm_dropout, model.smooth_kernel)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

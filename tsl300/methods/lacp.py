@@ -31,7 +31,7 @@ from tsl300.losses.point import focal_bce_terms
 from tsl300.methods.base import Method, numpy_generator_state, restore_numpy_generator
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
-from tsl300.models.layers import masked_time_mean, masked_topk_mean, topk_counts
+from tsl300.models.masked import masked_time_mean, masked_topk_mean, topk_counts
 from tsl300.postprocess import threshold_runs
 
 # --------------------------------------------------------------------------------------------
@@ -549,16 +549,14 @@ class LACP(Method):
         super().__init__()
         mods = [m for m in (model.visual, model.audio) if m]
         spec.require("lacp", *mods)
-        visual_shape = tuple(spec.modality_shapes[model.visual])
-        if len(visual_shape) != 1:
-            raise RecipeError(f"lacp: {model.visual!r} must be a vector per snippet, got {visual_shape}")
+        visual_dim = spec.vector_dim("lacp", model.visual)
         if len(loss.lambdas) != 5:
             raise RecipeError(f"lacp: loss.lambdas needs 5 numbers, got {loss.lambdas!r}")
         self.cfg, self.loss_cfg, self.spec = model, loss, spec
         self.audio_encoder = (build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim,
                                             model.audio_dropout, model.audio_time_groups)
                               if model.audio else None)
-        in_dim = visual_shape[0] + (model.audio_dim if model.audio else 0)
+        in_dim = visual_dim + (model.audio_dim if model.audio else 0)
         self.net = LACPNetwork(in_dim, spec.num_classes, model.dropout, model.r_act)
         self.dense: dict[str, np.ndarray] = {}  # vid -> (T, C) pseudo labels of the last search
         self.rng = np.random.RandomState(0)     # feature sampling (official: numpy's global RNG)

@@ -29,7 +29,6 @@ from torch import nn
 
 from .. import timegrid
 from ..data.types import Segment
-from ..errors import RecipeError
 from ..models.encoders import build_encoder
 from .base import Method, numpy_generator_state, restore_numpy_generator
 from .registry import ModelSpec, register_method
@@ -426,15 +425,11 @@ class RefineLoc(Method):
         super().__init__()
         self.cfg, self.loss_cfg, self.classes = model, loss, tuple(spec.classes)
         spec.require("refineloc", *(m for m in (model.visual, model.audio) if m is not None))
-        shapes = spec.modality_shapes
-        if len(shapes[model.visual]) != 1:
-            raise RecipeError(f"refineloc: visual modality {model.visual!r} must be (T, D) features")
-        in_dim = shapes[model.visual][0]
+        in_dim = spec.vector_dim("refineloc", model.visual)
         self.audio = None
         if model.audio is not None:
-            shape = shapes[model.audio]
-            self.audio = build_encoder(tuple(shape), model.audio_dim, model.audio_dropout,
-                                       kernel=model.audio_kernel)
+            self.audio = build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim,
+                                       model.audio_dropout, kernel=model.audio_kernel)
             in_dim += model.audio_dim
         self.net = RefineLocNet(in_dim, spec.num_classes, model.num_layers, model.attention_dim)
         self.refinement = RefinementConfig(loss.generator, loss.refine_top_k, loss.refine_min_cas,

@@ -40,11 +40,22 @@ class ModelSpec:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def require(self, method: str, *modalities: str) -> None:
-        """RecipeError unless every named modality is in the data (one message for all methods)."""
+    def require(self, method: str, *modalities: str, why: str = "") -> None:
+        """RecipeError unless every named modality is in the data (one message for all methods;
+        ``why`` is appended to it)."""
         for mod in modalities:
             if mod not in self.modality_shapes:
-                raise RecipeError(f"{method} needs modality {mod!r}; the data has {sorted(self.modality_shapes)}")
+                raise RecipeError(f"{method} needs modality {mod!r}; the data has {sorted(self.modality_shapes)}"
+                                  + (f" ({why})" if why else ""))
+
+    def vector_dim(self, method: str, modality: str) -> int:
+        """D of a modality with one (D,) vector per snippet; RecipeError (one message for all
+        methods) for a missing modality or any other per-snippet shape."""
+        self.require(method, modality)
+        shape = tuple(self.modality_shapes[modality])
+        if len(shape) != 1:
+            raise RecipeError(f"{method}: {modality!r} must be a vector per snippet (T, D features), got {shape}")
+        return int(shape[0])
 
     def to_json(self) -> dict:
         return {"modality_shapes": {k: list(v) for k, v in self.modality_shapes.items()},

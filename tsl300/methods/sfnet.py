@@ -24,7 +24,6 @@ from torch import nn
 
 from tsl300 import timegrid
 from tsl300.data.types import Segment
-from tsl300.errors import RecipeError
 from tsl300.methods.base import Method
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
@@ -457,13 +456,11 @@ class SFNet(Method):
     def __init__(self, model: SFNetModel, loss: SFNetLoss, spec: ModelSpec):
         super().__init__()
         spec.require("sfnet", model.visual, model.audio)
-        visual_shape = tuple(spec.modality_shapes[model.visual])
-        if len(visual_shape) != 1:
-            raise RecipeError(f"sfnet: {model.visual!r} must be a vector per snippet, got {visual_shape}")
+        visual_dim = spec.vector_dim("sfnet", model.visual)
         self.cfg, self.loss_cfg, self.spec = model, loss, spec
         self.audio_encoder = build_encoder(tuple(spec.modality_shapes[model.audio]), model.audio_dim,
                                            model.audio_dropout, model.audio_time_groups)
-        self.net = SFNetNetwork(visual_shape[0], model.audio_dim, spec.num_classes,
+        self.net = SFNetNetwork(visual_dim, model.audio_dim, spec.num_classes,
                                 model.hidden or None, model.dropout)
         self.expanded: dict[str, dict[int, list[int]]] = {}
         self.steps_done = 0

@@ -12,8 +12,6 @@ import numpy as np
 import torch
 from torch import nn
 
-# masked reductions live in .masked; re-exported here for the existing imports
-from .masked import masked_time_mean, masked_topk_mean, topk_counts  # noqa: F401
 
 
 def sinusoid_table(length: int, dim: int) -> torch.Tensor:
