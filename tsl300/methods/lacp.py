@@ -414,7 +414,7 @@ def focal_bce(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class LACPLossConfig:
+class LACPLoss:
     lambdas: tuple[float, float, float, float, float] = (1, 0.5, 1, 1, 1)
     tau: float = 0.1
     sampling_size: int = 3
@@ -428,7 +428,7 @@ class LACPLossConfig:
 def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
                     features: torch.Tensor, label: torch.Tensor, point_anno: torch.Tensor,
                     dense_anno: np.ndarray | None, rng: np.random.RandomState,
-                    config: LACPLossConfig = LACPLossConfig(), trace: dict | None = None,
+                    config: LACPLoss = LACPLoss(), trace: dict | None = None,
                     ) -> dict[str, torch.Tensor]:
     """``Total_loss`` for one video (the official trainer forwards videos one at a time).
 
@@ -542,10 +542,10 @@ class LACP(Method):
     """LACP on the shared batch layout: visual and encoded audio concatenated (early fusion)."""
 
     ModelConfig = LACPModel
-    LossConfig = LACPLossConfig
+    LossConfig = LACPLoss
     supervision = "point"
 
-    def __init__(self, model: LACPModel, loss: LACPLossConfig, spec: ModelSpec):
+    def __init__(self, model: LACPModel, loss: LACPLoss, spec: ModelSpec):
         super().__init__()
         mods = [m for m in (model.visual, model.audio) if m]
         spec.require("lacp", *mods)

@@ -377,6 +377,45 @@ def true_foreground(segments: list[tuple[float, float]], n_snippets: int, fps: f
 # ----------------------------------------------------------------------------------------------
 # The recipe's Method
 # ----------------------------------------------------------------------------------------------
+@dataclass
+class RefineLocModel:
+    """The recipe's ``model:`` section."""
+
+    visual: str = "rgb"
+    audio: str | None = "logmfcc"
+    audio_dim: int = 1024
+    audio_kernel: int = 1          # 1: no temporal context, as the official per-snippet MLP
+    audio_dropout: float = 0.2
+    num_layers: int = 2
+    attention_dim: int = 1         # 1: sigmoid attention; 2: [bg, fg] softmax
+    top_k: int = 2                 # detection (test time)
+    min_cas: float = 0.35
+    min_attention: float = 0.5
+    padding: int = 2
+
+
+@dataclass
+class RefineLocLoss:
+    """The recipe's ``loss:`` section."""
+
+    alpha_l1: float = 0.0
+    alpha_group_sparsity: float = 0.0
+    alpha_pseudo_gt: float = 2.0
+    weighted_pseudo_gt: bool = True
+    first_label_only: bool = True  # official; False: normalised multi-hot target
+    round_steps: int = 0           # steps per refinement round; 0: no refinement
+    generator: int = 1
+    refine_top_k: int = 2
+    refine_min_cas: float = 0.1
+    refine_min_attention: float = 0.92
+    refine_padding: int = 2
+    from_m_iterations: int = 1
+    pseudo_gt_dropout: float = 0.3
+    extra_snippet: bool = True     # official: pseudo fg one snippet past each detection
+    reset_model: bool = True
+    numpy_seed: int = OFFICIAL_NUMPY_SEED
+
+
 @register_method("refineloc")
 class RefineLoc(Method):
     """RefineLoc on TSL-300 features: per-snippet MLPs on ``[rgb ; audio encoder(logmfcc)]``
@@ -388,40 +427,10 @@ class RefineLoc(Method):
 
     supervision = "video"
 
-    @dataclass
-    class ModelConfig:
-        visual: str = "rgb"
-        audio: str | None = "logmfcc"
-        audio_dim: int = 1024
-        audio_kernel: int = 1          # 1: no temporal context, as the official per-snippet MLP
-        audio_dropout: float = 0.2
-        num_layers: int = 2
-        attention_dim: int = 1         # 1: sigmoid attention; 2: [bg, fg] softmax
-        top_k: int = 2                 # detection (test time)
-        min_cas: float = 0.35
-        min_attention: float = 0.5
-        padding: int = 2
+    ModelConfig = RefineLocModel
+    LossConfig = RefineLocLoss
 
-    @dataclass
-    class LossConfig:
-        alpha_l1: float = 0.0
-        alpha_group_sparsity: float = 0.0
-        alpha_pseudo_gt: float = 2.0
-        weighted_pseudo_gt: bool = True
-        first_label_only: bool = True  # official; False: normalised multi-hot target
-        round_steps: int = 0           # steps per refinement round; 0: no refinement
-        generator: int = 1
-        refine_top_k: int = 2
-        refine_min_cas: float = 0.1
-        refine_min_attention: float = 0.92
-        refine_padding: int = 2
-        from_m_iterations: int = 1
-        pseudo_gt_dropout: float = 0.3
-        extra_snippet: bool = True     # official: pseudo fg one snippet past each detection
-        reset_model: bool = True
-        numpy_seed: int = OFFICIAL_NUMPY_SEED
-
-    def __init__(self, model: "RefineLoc.ModelConfig", loss: "RefineLoc.LossConfig", spec: ModelSpec):
+    def __init__(self, model: RefineLocModel, loss: RefineLocLoss, spec: ModelSpec):
         super().__init__()
         self.cfg, self.loss_cfg, self.classes = model, loss, tuple(spec.classes)
         spec.require("refineloc", *(m for m in (model.visual, model.audio) if m is not None))

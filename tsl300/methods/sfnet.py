@@ -266,7 +266,9 @@ def sfnet_act_loss(att_logits: torch.Tensor, frame_ids: Sequence[Sequence[int]],
 
 
 @dataclass
-class SFNetLossConfig:
+class SFNetLoss:
+    """The recipe's ``loss:`` section: the constants of :func:`sfnet_losses` themselves."""
+
     tm: float = 7
     alpha: float = 1.0
     beta: float = 1.0
@@ -277,7 +279,7 @@ class SFNetLossConfig:
 def sfnet_losses(outputs: Mapping[str, torch.Tensor], seq_len: Sequence[int],
                  frame_ids: Sequence[Sequence[int]], frame_labels: torch.Tensor,
                  video_labels: torch.Tensor, k_per_video: Sequence[int],
-                 config: SFNetLossConfig = SFNetLossConfig()) -> dict[str, Any]:
+                 config: SFNetLoss = SFNetLoss()) -> dict[str, Any]:
     """Every stream's video, frame and actionness loss, the logged sums and ``total``."""
     pool = unlabelled_pool(seq_len, frame_ids, k_per_video)
     total_k = int(sum(k for k in k_per_video if k >= 1))
@@ -417,9 +419,6 @@ class SFNetModel:
     adjust_mean: float = 1.0
     min_segment: int = 2
     score_divisor: float = 100.0
-
-
-SFNetLoss = SFNetLossConfig  # the recipe's ``loss:`` section is the loss constants themselves
 
 
 def crop_starts(lengths: torch.Tensor, t_max: int, generator: torch.Generator | None = None) -> torch.Tensor:
