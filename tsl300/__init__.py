@@ -6,8 +6,9 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-CLASS_NAMES = ("n", "p")
-"""TSL-300 class order: index 0 = negative ('n'), 1 = positive ('p'), as the official code."""
+from .classes import CLASS_CODES  # noqa: E402 - TSL-300 class order: 0 = negative ('n'), 1 = positive ('p')
+
+CLASS_NAMES = CLASS_CODES  # the name this constant had before tsl300.classes held it
 
 _LAZY = {
     "localize": ("api", "localize"),

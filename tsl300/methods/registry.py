@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..classes import CLASS_CODES
 from ..errors import RecipeError
 from ..registry_util import Registry
 
@@ -30,7 +31,7 @@ class ModelSpec:
     (e.g. ``{"rgb": (1024,), "logmfcc": (32, 60)}``); ``classes`` the class names in index order."""
 
     modality_shapes: dict[str, tuple[int, ...]]
-    classes: tuple[str, ...] = ("n", "p")
+    classes: tuple[str, ...] = CLASS_CODES
     extractor_specs: dict = field(default_factory=dict)
 
     @property
