@@ -78,10 +78,15 @@ def test_built_in_methods_are_all_listed():
     assert {"backtal", "case", "co2net", "flagship", "lacp", "refineloc", "sfnet", "tsl_net"} <= set(available_methods())
 
 
-def test_a_method_without_config_dataclasses_is_refused_at_registration():
-    class NoConfig(Method):
+def test_a_class_that_breaks_the_contract_is_refused_at_registration():
+    class DictConfig(Method):
+        ModelConfig = dict  # the old second path: one dict of options
+
+    class NotAMethod:
         pass
 
-    with pytest.raises(TypeError, match="must set ModelConfig to a dataclass"):
-        register_method("no_config_demo")(NoConfig)
-    assert "no_config_demo" not in available_methods()
+    with pytest.raises(TypeError, match="ModelConfig must be a dataclass"):
+        register_method("dict_config_demo")(DictConfig)
+    with pytest.raises(TypeError, match="not a tsl300.methods.base.Method subclass"):
+        register_method("not_a_method_demo")(NotAMethod)
+    assert not {"dict_config_demo", "not_a_method_demo"} & set(available_methods())

@@ -18,7 +18,7 @@ arrays have C+1 columns with the background LAST. Official quirks kept by defaul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 from tsl300 import timegrid
 from tsl300.errors import RecipeError
 from tsl300.losses.point import focal_bce_terms
-from tsl300.methods.base import Method, numpy_generator_state, restore_numpy_generator
+from tsl300.methods.base import Method, TrainingContext, numpy_generator_state, restore_numpy_generator
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
 from tsl300.models.masked import masked_time_mean, masked_topk_mean, topk_counts
@@ -596,36 +596,27 @@ class LACP(Method):
         if "rng" in state:
             restore_numpy_generator(self.rng, state["rng"])
 
-    def on_step_end(self, step: int, trainer: Any) -> None:
+    def on_step_end(self, step: int, context: TrainingContext) -> None:
         if self.cfg.search_freq and (step + 1) % self.cfg.search_freq == 0:
-            self.search(trainer.train_videos, trainer.modalities, trainer.spec.classes,
-                        batch_size=trainer.recipe.batch_size)
+            self.search(context.predict(context.videos))
 
-    @torch.no_grad()
-    def search(self, videos, modalities, classes, batch_size: int = 16) -> float:
-        """Optimal sequence search over ``videos`` in eval mode; stores the dense pseudo labels.
-        Returns the mean sequence score."""
-        from tsl300.engine.batching import collate, sequential_batches
-
-        was_training = self.training
-        self.eval()
+    def search(self, passes: Iterable[tuple[list, dict, dict[str, torch.Tensor]]]) -> float:
+        """Optimal sequence search on the eval-mode outputs of a pass over the training videos
+        (:attr:`TrainingContext.predict`); stores the dense pseudo labels. Returns the mean
+        sequence score."""
+        C = self.spec.num_classes
         scores = []
-        device = next(self.parameters()).device
-        try:
-            for group in sequential_batches(videos, batch_size):
-                batch = collate(group, modalities, classes, device)
-                cas = self(batch)["cas_sigmoid_fuse"].cpu().numpy()
-                for b, video in enumerate(group):
-                    n = video.num_snippets
-                    if not len(video.points):
-                        continue
-                    pseudo, score, _ = optimal_sequence_search(
-                        cas[b, :n], points_matrix(video.points, n, len(classes)), self.cfg.budget,
-                        self.cfg.prune_thresh, self.cfg.search_lambda)
-                    self.dense[video.vid] = pseudo
-                    scores.append(score)
-        finally:
-            self.train(was_training)
+        for group, _, outputs in passes:
+            cas = outputs["cas_sigmoid_fuse"].cpu().numpy()  # (B, T, C + 1)
+            for b, video in enumerate(group):
+                n = video.num_snippets
+                if not len(video.points):
+                    continue
+                pseudo, score, _ = optimal_sequence_search(
+                    cas[b, :n], points_matrix(video.points, n, C), self.cfg.budget,
+                    self.cfg.prune_thresh, self.cfg.search_lambda)
+                self.dense[video.vid] = pseudo
+                scores.append(score)
         return float(np.mean(scores)) if scores else 0.0
 
     def scores(self, outputs, batch):

@@ -19,6 +19,7 @@ and validation sets.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +29,9 @@ from scipy import ndimage
 from torch import nn
 
 from .. import timegrid
-from ..data.types import Segment
+from ..data.types import Segment, Video
 from ..models.encoders import build_encoder
-from .base import Method, numpy_generator_state, restore_numpy_generator
+from .base import Method, TrainingContext, numpy_generator_state, restore_numpy_generator
 from .registry import ModelSpec, register_method
 
 OFFICIAL_NUMPY_SEED = 424242
@@ -504,11 +505,9 @@ class RefineLoc(Method):
         return out
 
     # -------------------------------------------------------------- refinement rounds
-    @torch.no_grad()
-    def refine(self, videos, modalities, batch_size: int = 16) -> dict:
-        """One refinement step on ``videos`` (tsl300 ``Video`` objects) with the current model."""
-        from ..engine.batching import collate, sequential_batches
-
+    def refine(self, videos: Sequence[Video], passes: Iterable[tuple[list, dict, dict[str, torch.Tensor]]]) -> dict:
+        """One refinement step on ``videos`` from the eval-mode outputs of a pass over them
+        (:attr:`TrainingContext.predict`)."""
         if self.pseudo is None or not self.pseudo.videos:  # first round, or resumed from a checkpoint
             records = []
             for v in videos:
@@ -520,19 +519,10 @@ class RefineLoc(Method):
                 self.pseudo = PseudoGroundTruth(records, self.refinement)
             else:
                 self.pseudo.videos = records
-        was_training = self.training
-        self.eval()
-        outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        device = next(self.parameters()).device
-        try:
-            for chunk in sequential_batches(list(videos), batch_size):
-                batch = collate(chunk, modalities, self.classes, device)
-                out = self(batch)
-                for i, (vid, n) in enumerate(zip(batch["vids"], batch["lengths"].tolist())):
-                    outputs[vid] = (out["cas"][i, :n].cpu().numpy(),
-                                    out["attention"][i, :n].cpu().numpy())
-        finally:
-            self.train(was_training)
+        outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # vid -> (cas (T, C), attention (T, ...))
+        for _, batch, out in passes:
+            for i, (vid, n) in enumerate(zip(batch["vids"], batch["lengths"].tolist())):
+                outputs[vid] = (out["cas"][i, :n].cpu().numpy(), out["attention"][i, :n].cpu().numpy())
         return self.pseudo.update(outputs, self._rng)
 
     def training_state(self) -> dict:
@@ -556,16 +546,16 @@ class RefineLoc(Method):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def on_step_end(self, step, trainer):
+    def on_step_end(self, step: int, context: TrainingContext) -> None:
         every = self.loss_cfg.round_steps
         done = step + 1
-        if not every or done % every or done >= trainer.recipe.schedule.steps:
+        if not every or done % every or done >= context.total_steps:
             return
-        self.refine(trainer.train_videos, trainer.modalities, trainer.recipe.batch_size)
+        self.refine(context.videos, context.predict(context.videos))
         self.rounds_done += 1
         if self.loss_cfg.reset_model:
             self.reset_weights()
-            trainer.optimizer.state.clear()
+            context.reset_optimizer()
 
     def segments(self, outputs, batch, params):
         """The official detection rule (``model.top_k``, ``min_cas``, ``min_attention``,

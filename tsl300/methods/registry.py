@@ -8,7 +8,8 @@ The one construction contract (what :func:`build_method` calls; checked at regis
 
     cls(model: cls.ModelConfig, loss: cls.LossConfig, spec: ModelSpec)
 
-``ModelConfig`` and ``LossConfig`` are dataclasses bound on the class; by convention they are
+``ModelConfig`` and ``LossConfig`` are dataclasses bound on the class (a method without
+options keeps the base class's empty :class:`~tsl300.methods.base.NoOptions`); by convention they are
 module-level classes named ``<Method>Model`` and ``<Method>Loss`` (the recipe's ``model:`` and
 ``loss:`` sections; ``<Method>LossConfig``, where a module has one, holds the constants of its
 pure loss function). Their defaults are the method's main recipe's values. The sections are
@@ -75,7 +76,7 @@ def check_method_contract(cls: type) -> None:
         raise TypeError(f"{cls!r} is not a tsl300.methods.base.Method subclass")
     for attr in ("ModelConfig", "LossConfig"):
         if not dataclasses.is_dataclass(getattr(cls, attr, None)):
-            raise TypeError(f"method {cls.__qualname__} must set {attr} to a dataclass "
+            raise TypeError(f"method {cls.__qualname__}: {attr} must be a dataclass "
                             "(see tsl300.methods.registry)")
 
 
