@@ -15,6 +15,8 @@ _LAZY = {
     "load_model": ("api", "load_model"),
     "available_models": ("api", "available_models"),
     "Localizer": ("api", "Localizer"),
+    "train": ("experiment", "train"),
+    "test": ("experiment", "test"),
     "LocalizationResult": ("types", "LocalizationResult"),
     "LocalizedSegment": ("types", "LocalizedSegment"),
 }
