@@ -404,7 +404,7 @@ class RefineLocLoss:
     alpha_pseudo_gt: float = 2.0
     weighted_pseudo_gt: bool = True
     first_label_only: bool = True  # official; False: normalised multi-hot target
-    round_steps: int = 0           # steps per refinement round; 0: no refinement
+    round_steps: int = 300         # steps per refinement round (the main recipe's); 0: no refinement
     generator: int = 1
     refine_top_k: int = 2
     refine_min_cas: float = 0.1
