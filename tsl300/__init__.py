@@ -10,29 +10,10 @@ from .classes import CLASS_CODES  # noqa: E402 - TSL-300 class order: 0 = negati
 
 CLASS_NAMES = CLASS_CODES  # the name this constant had before tsl300.classes held it
 
-_LAZY = {
-    "localize": ("api", "localize"),
-    "load_model": ("api", "load_model"),
-    "available_models": ("api", "available_models"),
-    "Localizer": ("api", "Localizer"),
-    "train": ("experiment", "train"),
-    "test": ("experiment", "test"),
-    "LocalizationResult": ("types", "LocalizationResult"),
-    "LocalizedSegment": ("types", "LocalizedSegment"),
-}
+from .lazy import lazy_attributes  # noqa: E402
 
-
-def __getattr__(name: str):
-    """Import the one-call API on first use, so ``import tsl300`` stays light (no torch)."""
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+# the one-call API, imported on first use so that ``import tsl300`` stays light (no torch)
+_LAZY = {"localize": "api", "load_model": "api", "available_models": "api", "Localizer": "api",
+         "train": "experiment", "test": "experiment",
+         "LocalizationResult": "types", "LocalizedSegment": "types"}
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

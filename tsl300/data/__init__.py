@@ -10,10 +10,10 @@ Main entry points::
 See :mod:`tsl300.data.dataset` for the rules, :mod:`tsl300.data.layout` for the writers and
 :mod:`tsl300.data.synth` for the generator.
 """
-from __future__ import annotations
+from ..lazy import lazy_attributes
 
-import importlib
-
+# imported on first use, so that a leaf such as ``tsl300.data.io`` (used by the result types)
+# does not pull in pandas and the dataset readers
 _LAZY = {
     "FeatureDataset": "dataset", "load_dataset": "dataset",
     "normalize_logmel": "features", "denormalize_logmel": "features",
@@ -25,17 +25,4 @@ _LAZY = {
     "Segment": "types", "Video": "types",
 }
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    """Import the entry points on first use, so that a leaf such as ``tsl300.data.io`` (used by
-    the result types) does not pull in pandas and the dataset readers."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
