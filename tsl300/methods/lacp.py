@@ -439,14 +439,14 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
     zero = cas_sigmoid_fuse.new_zeros(())
     T = cas_sigmoid_fuse.shape[0]
     loss_vid = F.binary_cross_entropy(vid_score, label)
-    P = torch.cat([point_anno, point_anno.new_zeros(T, 1)], dim=1)
-    w = P.max(dim=1).values
+    P = torch.cat([point_anno, point_anno.new_zeros(T, 1)], dim=1)  # (T, C+1) point targets, background 0
+    w = P.max(dim=1).values  # (T,) 1 at point snippets, 0 elsewhere
     loss_frame = ((focal_bce(cas_sigmoid_fuse, P).sum(dim=1) * w).sum() / w.sum()
                   if w.sum() > 0 else zero)  # official: NaN for a video without points
     _, bkg_seed = select_seed(cas_sigmoid_fuse[:, -1].detach().cpu().numpy(), P.cpu().numpy(),
                               config.act_thresh, config.bkg_thresh)
-    bkg_w = torch.as_tensor(bkg_seed, dtype=cas_sigmoid_fuse.dtype, device=cas_sigmoid_fuse.device)
-    bkg_target = torch.zeros_like(P)
+    bkg_w = torch.as_tensor(bkg_seed, dtype=cas_sigmoid_fuse.dtype, device=cas_sigmoid_fuse.device)  # (T,) seeds
+    bkg_target = torch.zeros_like(P)  # (T, C+1) one-hot on the background column
     bkg_target[:, -1] = 1
     if bkg_w.sum() > 0:
         loss_frame_bkg = (focal_bce(cas_sigmoid_fuse, bkg_target).sum(dim=1) * bkg_w).sum() / bkg_w.sum()

@@ -72,8 +72,11 @@ def tsl_net_loss_terms(probs: torch.Tensor, point_targets: torch.Tensor, pred_di
                        mask: torch.Tensor | None, params: TSLNetLoss) -> dict[str, torch.Tensor]:
     """All TSL-Net loss terms per video (B,) plus the pseudo labels, from the model outputs.
 
-    ``point_targets`` has the background column (zeros); ``contrastive`` is the per-video
-    L_fuse as it enters the sum (sign already chosen).
+    Shapes: ``probs`` (B, T, C+1) fused probabilities, background last; ``point_targets``
+    (B, T, C+1) smoothed point targets with a zero background column; ``pred_distribution`` and
+    ``target_distribution`` (B, C); ``contrastive`` (B,) the per-video L_fuse as it enters the
+    sum (sign already chosen); ``mask`` (B, T) real snippets. The seeds come back as
+    ``act_seed`` (B, T, C+1) and ``bkg_seed`` (B, T).
     """
     l0, l1, l2, l3 = params.lambdas
     vid = label_distribution_kl(pred_distribution, target_distribution)
