@@ -59,6 +59,24 @@ def test_import_gives_the_same_weights_and_outputs(official, tmp_path, capsys):
     assert compared and all(torch.equal(a[k], b[k]) for k in compared)
 
 
+def test_load_model_accepts_an_imported_run(official, tmp_path):
+    """Issue 12 bug 1: ``tsl300.load_model`` failed on every TSL-Net run, imported ones too."""
+    import tsl300
+    from tiny_tsl300 import make_videos
+
+    method, pkl = official
+    run = tmp_path / "released"
+    assert main(["import-official", str(pkl), "--out", str(run)]) == 0
+    model = tsl300.load_model(run, device="cpu")
+    video = make_videos(n_train=0, n_test=1, seed=2, rgb_dim=1024, t_range=(20, 30))[0]
+    batch = collate([video], ["rgb", "logmfcc"], ("n", "p"))
+    with torch.no_grad():
+        want = method.scores(method(batch), batch)["cas"][0].numpy()
+    assert model.localize_features(video).scores == pytest.approx(want, abs=1e-6)
+    with pytest.raises(tsl300.errors.CheckpointError, match="no extractor spec for modality 'rgb'"):
+        model.localize(str(pkl))  # features of a video file need the extractors it was trained on
+
+
 def test_a_dataparallel_prefix_is_accepted(official, tmp_path):
     method, _ = official
     pkl = tmp_path / "dp.pkl"

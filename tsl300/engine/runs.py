@@ -1,5 +1,5 @@
-"""What the ``train`` and ``test`` commands do, as functions: open data, train a seed, load a
-trained model, predict and evaluate a split, summarise several seeds."""
+"""The steps of :func:`tsl300.train` / :func:`tsl300.test`: open data, train a seed, predict and
+evaluate a split with a trained model (loaded by :mod:`tsl300.engine.loader`), summarise seeds."""
 from __future__ import annotations
 
 import dataclasses
