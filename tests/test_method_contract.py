@@ -90,3 +90,40 @@ def test_a_class_that_breaks_the_contract_is_refused_at_registration():
     with pytest.raises(TypeError, match="not a tsl300.methods.base.Method subclass"):
         register_method("not_a_method_demo")(NotAMethod)
     assert not {"dict_config_demo", "not_a_method_demo"} & set(available_methods())
+
+
+class _Recorder(Method):
+    """Records the mode and grad state of each forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+        self.seen = []
+
+    def forward(self, batch):
+        self.seen.append((self.training, torch.is_grad_enabled(), tuple(batch["vids"])))
+        return {"x": self.weight * batch["features"]["rgb"]}
+
+
+def test_the_hook_context_runs_one_eval_pass_and_gives_the_mode_back(tmp_path):
+    from tiny_tsl300 import make_videos
+    from tsl300.engine.trainer import Trainer
+    from tsl300.methods.base import TrainingContext
+    from tsl300.methods.registry import ModelSpec
+    from tsl300.recipes import recipe_from_dict
+
+    videos = make_videos(n_train=5, n_test=0, seed=0, rgb_dim=4, t_range=(5, 12))
+    recipe = recipe_from_dict({"method": "flagship", "batch_size": 2, "data": {"modalities": ["rgb"]},
+                               "model": {"hidden": 8, "attention_hidden": 4, "fusion_hidden": 8}})
+    trainer = Trainer(recipe, videos, ModelSpec({"rgb": (4,)}), tmp_path, progress=False, tensorboard=False)
+    recorder = _Recorder().train()
+    trainer.method = recorder
+    context = trainer.hook_context()
+    assert isinstance(context, TrainingContext) and context.total_steps == recipe.schedule.steps
+    assert not hasattr(context, "trainer") and list(context.videos) == list(trainer.train_videos)
+    groups = [[v.vid for v in group] for group, _, _ in context.predict(context.videos)]
+    assert sorted(sum(groups, [])) == sorted(v.vid for v in videos) and max(map(len, groups)) == 2
+    assert all(not training and not grad for training, grad, _ in recorder.seen) and recorder.training
+    trainer.optimizer.state[recorder.weight] = {"step": torch.tensor(1.0)}
+    context.reset_optimizer()
+    assert len(trainer.optimizer.state) == 0
