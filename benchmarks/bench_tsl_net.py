@@ -28,7 +28,8 @@ from test_losses import reference_search  # noqa: E402
 from test_tsl_net_method import collate  # noqa: E402
 
 from tsl300.losses.pseudo_labels import search_pseudo_labels  # noqa: E402
-from tsl300.methods.tsl_net import TSLNetMethod  # noqa: E402
+from tsl300.methods.registry import ModelSpec  # noqa: E402
+from tsl300.methods.tsl_net import TSLNetLoss, TSLNetMethod, TSLNetModel  # noqa: E402
 
 
 def make_videos(rng, B, T):
@@ -54,7 +55,7 @@ def cpu_time(fn, repeats):
 def bench_training_step(args, rng):
     widths = {} if args.width == "full" else dict(audio_dim=128, visual_aligned_dim=128, fused_dim=256)
     torch.manual_seed(0)
-    method = TSLNetMethod(dict(widths, dropout=0.0), {"rgb": (1024,), "logmfcc": (32, 60)}, 2)
+    method = TSLNetMethod(TSLNetModel(**widths, dropout=0.0), TSLNetLoss(), ModelSpec({"rgb": (1024,), "logmfcc": (32, 60)}))
     method.train()
     videos = make_videos(rng, args.B, args.T)
     state = {k: v.clone() for k, v in method.state_dict().items()}

@@ -10,10 +10,10 @@ import torch
 
 from tsl300.data.types import Segment, Video
 from tsl300.engine.batching import collate
-from tsl300.methods.backtal import (BackTAL, background_gaps, click_label_tensor,
+from tsl300.methods.backtal import (background_gaps, click_label_tensor,
                                     derive_background_clicks)
 from tsl300.methods.case import CASE
-from tsl300.methods.refineloc import RefineLoc, pseudo_foreground, single_label_target
+from tsl300.methods.refineloc import pseudo_foreground, single_label_target
 from tsl300.methods.registry import ModelSpec, get_method
 from tsl300.recipes import load_recipe
 

@@ -9,7 +9,7 @@ import torch
 from conftest import shared_path
 
 from tsl300 import timegrid
-from tsl300.methods.sfnet import (SFNetLossConfig, expand_frame_labels, official_fps_sequence,
+from tsl300.methods.sfnet import (SFNetLoss, expand_frame_labels, official_fps_sequence,
                                   sample_frame_batch, sfnet_generate_segments,
                                   sfnet_kept_classes, sfnet_losses, sfnet_video_class_scores)
 
@@ -38,7 +38,7 @@ def test_golden_sfnet_batch_sampler(loss_data):
 
 def test_golden_sfnet_losses(loss_data):
     hp = loss_data["hyperparameters"]
-    config = SFNetLossConfig(tm=hp["tm"], alpha=hp["alpha"], beta=hp["beta"],
+    config = SFNetLoss(tm=hp["tm"], alpha=hp["alpha"], beta=hp["beta"],
                              act_loss_added_if_over=hp["act_loss_added_if_over"])
     for case in loss_data["cases"]:
         b = case["batch"]
@@ -74,7 +74,7 @@ def test_golden_sfnet_actionness_fix_option_picks_lowest_actionness(loss_data):
     fixed = sfnet_losses(outputs, b["seq_len"], b["frame_ids"],
                          torch.tensor(np.asarray(b["frame_labels"], np.float32)),
                          torch.tensor(np.asarray(b["video_labels"], np.float32)),
-                         b["k_per_video"], SFNetLossConfig(actionness_sort_quirk=False))
+                         b["k_per_video"], SFNetLoss(actionness_sort_quirk=False))
     chosen = fixed["streams"]["final"]["act_background_selected"]
     att = outputs["att_logits"][..., 0]
     chosen_vals = att[chosen[:, 0], chosen[:, 1]]

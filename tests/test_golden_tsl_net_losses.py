@@ -10,7 +10,7 @@ import torch
 
 from conftest import shared_path
 from tsl300.losses.pseudo_labels import search_pseudo_labels
-from tsl300.methods.tsl_net import TSLNetParams, tsl_net_loss_terms
+from tsl300.methods.tsl_net import TSLNetLoss, tsl_net_loss_terms
 
 ATOL = 1e-5
 
@@ -42,7 +42,7 @@ def test_golden_tsl_net_pseudo_label_search(golden):
 
 
 def test_golden_tsl_net_loss_terms(golden):
-    params = TSLNetParams(lambdas=tuple(golden["lambdas"]), official_contrastive_sign=True)
+    params = TSLNetLoss(lambdas=tuple(golden["lambdas"]), official_contrastive_sign=True)
     for i, case in enumerate(golden["cases"]):
         probs, targets, pred, dist, cpc = case_tensors(case)
         terms = tsl_net_loss_terms(probs, targets, pred, dist, cpc, None, params)

@@ -12,9 +12,8 @@ import torch
 from tsl300.cli import main
 from tsl300.commands.import_official import OFFICIAL_RECIPE
 from tsl300.engine.batching import collate
-from tsl300.engine.runs import load_trained
+from tsl300.engine.loader import load_trained
 from tsl300.methods.registry import ModelSpec, build_method
-from tsl300.methods.tsl_net import TSLNetParams
 from tsl300.models.tsl_net import ours_to_official
 from tsl300.postprocess import PostprocessParams
 from tsl300.recipes import load_recipe, recipe_from_dict
@@ -36,8 +35,8 @@ def official(tmp_path_factory):
 def test_the_embedded_recipe_is_the_faithful_one():
     faithful = load_recipe(REPO / "recipes" / "tsl_net" / "tsl_net.yaml")
     imported = recipe_from_dict(OFFICIAL_RECIPE)
-    assert TSLNetParams.from_dict({**imported.model, **imported.loss}) == \
-        TSLNetParams.from_dict({**faithful.model, **faithful.loss})
+    assert imported.model_config() == faithful.model_config()
+    assert imported.loss_config() == faithful.loss_config()
     assert PostprocessParams.from_dict(imported.postprocess) == PostprocessParams.from_dict(faithful.postprocess)
     assert imported.data.modalities == faithful.data.modalities
 
@@ -46,7 +45,7 @@ def test_import_gives_the_same_weights_and_outputs(official, tmp_path, capsys):
     method, pkl = official
     run = tmp_path / "released"
     assert main(["import-official", str(pkl), "--out", str(run)]) == 0
-    loaded, recipe, spec, meta = load_trained(run)
+    loaded, recipe, spec, meta, _ = load_trained(run)
     assert meta["imported_from"]["file"] == "model_seed_123.pkl" and recipe.method == "tsl_net"
     want, got = method.state_dict(), loaded.state_dict()
     assert sorted(want) == sorted(got) and all(torch.equal(want[k], got[k]) for k in want)
@@ -58,6 +57,24 @@ def test_import_gives_the_same_weights_and_outputs(official, tmp_path, capsys):
         a, b = method(batch), loaded(batch)
     compared = [k for k in a if torch.is_tensor(a[k]) and a[k].is_floating_point()]
     assert compared and all(torch.equal(a[k], b[k]) for k in compared)
+
+
+def test_load_model_accepts_an_imported_run(official, tmp_path):
+    """Issue 12 bug 1: ``tsl300.load_model`` failed on every TSL-Net run, imported ones too."""
+    import tsl300
+    from tiny_tsl300 import make_videos
+
+    method, pkl = official
+    run = tmp_path / "released"
+    assert main(["import-official", str(pkl), "--out", str(run)]) == 0
+    model = tsl300.load_model(run, device="cpu")
+    video = make_videos(n_train=0, n_test=1, seed=2, rgb_dim=1024, t_range=(20, 30))[0]
+    batch = collate([video], ["rgb", "logmfcc"], ("n", "p"))
+    with torch.no_grad():
+        want = method.scores(method(batch), batch)["cas"][0].numpy()
+    assert model.localize_features(video).scores == pytest.approx(want, abs=1e-6)
+    with pytest.raises(tsl300.errors.CheckpointError, match="no extractor spec for modality 'rgb'"):
+        model.localize(str(pkl))  # features of a video file need the extractors it was trained on
 
 
 def test_a_dataparallel_prefix_is_accepted(official, tmp_path):

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from tsl300.errors import RecipeError
-from tsl300.methods.tsl_net import AUDIO_CNN_PREFIX, TSLNetMethod, TSLNetParams
+from tsl300.methods.registry import ModelSpec
+from tsl300.methods.tsl_net import AUDIO_CNN_PREFIX, TSLNetLoss, TSLNetMethod, TSLNetModel
+from tsl300.recipes import recipe_from_dict
 
 SMALL = dict(audio_dim=16, visual_aligned_dim=16, fused_dim=32, dropout=0.0, audio_chunk=7)
 SHAPES = {"rgb": (24,), "logmfcc": (8, 20)}
@@ -44,7 +46,7 @@ def setup():
     videos = [make_video(rng, 23, [[3, 1], [10, 0], [11, 1], [20, 1]]),
               make_video(rng, 9, [[0, 0], [8, 0]]),
               make_video(rng, 16, [[5, 1]])]
-    method = TSLNetMethod(SMALL, SHAPES, num_classes=2)
+    method = TSLNetMethod(TSLNetModel(**SMALL), TSLNetLoss(), ModelSpec(SHAPES))
     return method, videos
 
 
@@ -101,7 +103,7 @@ def test_contrastive_sign_flag(setup):
     batch = collate(videos)
     out = method(batch)
     correct = method.contrastive(out)
-    method.params.official_contrastive_sign = True
+    method.loss_cfg.official_contrastive_sign = True
     official = method.contrastive(out)
     torch.testing.assert_close(official, -correct)
     assert (official < 0).all()  # the official term is nce <= 0 (minus a logsumexp of T terms)
@@ -116,17 +118,18 @@ def test_audio_cnn_prefix_selects_exactly_the_audio_cnn(setup):
 
 
 def test_recipe_keys_are_validated():
-    with pytest.raises(RecipeError, match="unknown"):
-        TSLNetParams.from_dict({"lambda": [2, 1, 0.5, 1]})
-    with pytest.raises(RecipeError, match="4 numbers"):
-        TSLNetParams.from_dict({"lambdas": [2, 1]})
+    with pytest.raises(RecipeError, match="unknown key 'loss.lambda'"):
+        recipe_from_dict({"method": "tsl_net", "loss": {"lambda": [2, 1, 0.5, 1]}})
+    with pytest.raises(RecipeError, match="'loss.lambdas' must be a list of 4 values"):
+        recipe_from_dict({"method": "tsl_net", "loss": {"lambdas": [2, 1]}})
+    with pytest.raises(RecipeError, match="unknown key 'model.lambdas'"):  # each key in its own section
+        recipe_from_dict({"method": "tsl_net", "model": {"lambdas": [2, 1, 0.5, 1]}})
     with pytest.raises(RecipeError, match="modality"):
-        TSLNetMethod({}, {"rgb": (1024,)}, 2)
-    assert TSLNetParams.from_dict(TSLNetParams().to_dict()) == TSLNetParams()
+        TSLNetMethod(TSLNetModel(), TSLNetLoss(), ModelSpec({"rgb": (1024,)}))
 
 
 def test_official_parameter_count_through_the_method():
-    method = TSLNetMethod({}, {"rgb": (1024,), "logmfcc": (32, 60)}, 2)
+    method = TSLNetMethod(TSLNetModel(), TSLNetLoss(), ModelSpec({"rgb": (1024,), "logmfcc": (32, 60)}))
     assert sum(p.numel() for p in method.parameters()) == 91_342_592
 
 
@@ -138,7 +141,7 @@ def test_faithful_recipe_holds_the_official_defaults():
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "tsl_net" / "tsl_net.yaml")
     assert recipe.method == "tsl_net"
-    assert TSLNetParams.from_dict({**recipe.model, **recipe.loss}) == TSLNetParams()
+    assert (recipe.model_config(), recipe.loss_config()) == (TSLNetModel(), TSLNetLoss())
     assert PostprocessParams.from_dict(recipe.postprocess) == PostprocessParams()
     assert recipe.optimizer.lr_multipliers == {AUDIO_CNN_PREFIX: 10.0}
     assert (recipe.optimizer.name, recipe.optimizer.lr, recipe.optimizer.weight_decay) == ("adam", 1e-5, 5e-4)

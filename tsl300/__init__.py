@@ -6,30 +6,14 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-CLASS_NAMES = ("n", "p")
-"""TSL-300 class order: index 0 = negative ('n'), 1 = positive ('p'), as the official code."""
+from .classes import CLASS_CODES  # noqa: E402 - TSL-300 class order: 0 = negative ('n'), 1 = positive ('p')
 
-_LAZY = {
-    "localize": ("api", "localize"),
-    "load_model": ("api", "load_model"),
-    "available_models": ("api", "available_models"),
-    "Localizer": ("api", "Localizer"),
-    "LocalizationResult": ("types", "LocalizationResult"),
-    "LocalizedSegment": ("types", "LocalizedSegment"),
-}
+CLASS_NAMES = CLASS_CODES  # the name this constant had before tsl300.classes held it
 
+from .lazy import lazy_attributes  # noqa: E402
 
-def __getattr__(name: str):
-    """Import the one-call API on first use, so ``import tsl300`` stays light (no torch)."""
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+# the one-call API, imported on first use so that ``import tsl300`` stays light (no torch)
+_LAZY = {"localize": "api", "load_model": "api", "available_models": "api", "Localizer": "api",
+         "train": "experiment", "test": "experiment",
+         "LocalizationResult": "types", "LocalizedSegment": "types"}
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -114,10 +114,6 @@ class Localizer:
         if tuple(self.spec.classes) != CLASS_CODES:
             raise CheckpointError(f"{weights}: localize needs a model with classes {CLASS_CODES}, "
                                   f"this one has {tuple(self.spec.classes)}")
-        missing = [m for m in self.modalities if m not in self.spec.extractor_specs]
-        if missing:
-            raise CheckpointError(f"{weights}: no extractor spec for modality {missing[0]!r} in the "
-                                  "sidecar, so features cannot be computed from a video")
 
     def __repr__(self) -> str:
         return (f"Localizer(name={self.name!r}, method={self.meta.get('method')!r}, "
@@ -155,7 +151,7 @@ class Localizer:
         audio_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "audio"}
         meta = ResultMetadata(
             duration=duration, fps=float(video.fps), model_name=self.name, model_sha256=self.sha256,
-            extractors=[dict(self.spec.extractor_specs[m]) for m in self.modalities],
+            extractors=[dict(self.spec.extractor_specs.get(m, {})) for m in self.modalities],
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
@@ -177,6 +173,11 @@ class Localizer:
 
         if not path.is_file():
             raise MediaError(f"{path}: no such file")
+        missing = [m for m in self.modalities if m not in self.spec.extractor_specs]
+        if missing:  # e.g. a model trained on features computed elsewhere (TSL-300's, synthetic)
+            raise CheckpointError(f"{self.weights}: no extractor spec for modality {missing[0]!r} in the "
+                                  "sidecar, so features cannot be computed from a video; "
+                                  "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
         video = featurize(path, specs, progress=progress)
         return self.localize_features(video, source=str(path), **options)
@@ -235,27 +236,14 @@ def _version() -> str:
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device | None = None
                ) -> Localizer:
-    """Load a shipped model (by name, default ``"default"``) or a checkpoint / run folder."""
-    from .engine.checkpoint import load_checkpoint
-    from .methods.registry import ModelSpec, get_method
-    from .recipes import recipe_from_dict
+    """Load a shipped model (by name, default ``"default"``) or a checkpoint / run folder
+    (through :func:`tsl300.engine.loader.load_trained`, as ``tsl300 test`` does)."""
+    from .engine.loader import load_trained
 
     name, given = resolve_model_path(name_or_path)
-    ckpt = load_checkpoint(given)
-    meta, weights = ckpt.meta, ckpt.path
-    try:
-        recipe = recipe_from_dict(dict(meta["recipe"]), str(weights))
-        spec = ModelSpec.from_json(meta["spec"])
-    except KeyError as exc:
-        raise CheckpointError(f"{weights}: sidecar lacks {exc} (not a trained tsl300 model)") from None
-    cls = get_method(meta.get("method", recipe.method))
-    method = cls(recipe.model_config(), recipe.loss_config(), spec)
-    try:
-        method.load_state_dict(ckpt.state_dict)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights}: weights do not fit the {recipe.method} model of its "
-                              f"recipe ({str(exc).splitlines()[0]})") from None
-    return Localizer(method, meta, weights, name, pick_device(device))
+    device = pick_device(device)
+    trained = load_trained(given, device)
+    return Localizer(trained.method, trained.meta, trained.weights, name, device)
 
 
 @functools.lru_cache(maxsize=2)

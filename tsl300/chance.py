@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .classes import CLASS_CODES
 from .data.types import Segment
 
 
@@ -34,7 +35,7 @@ def random_predictions(durations: Mapping[str, float], counts: Mapping[str, int]
 
 def chance_map(ground_truth: Mapping[str, Sequence[Segment]], durations: Mapping[str, float],
                counts: Mapping[str, int] | int = 10, draws: int = 20, seed: int = 0,
-               classes: Sequence[str] = ("n", "p"), tiou_thresholds=None) -> dict[str, float]:
+               classes: Sequence[str] = CLASS_CODES, tiou_thresholds=None) -> dict[str, float]:
     """Mean and std over ``draws`` of the average mAP of random predictions."""
     from .eval import evaluate_segments
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.data)
     vids = read_split(root / f"split_{args.split}.txt")
-    gt_all = parse_ground_truth(root / "gt.json", ("n", "p"))
+    gt_all = parse_ground_truth(root / "gt.json", CLASS_CODES)
     gt = {v: gt_all[v] for v in vids}
     durations = read_json_mapping(root / "len_duration_dict.json", "durations")
     pred = load_json(args.pred, "predictions")[0].get("results")

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from .classes import SENTIMENTS, sentiment_of
 from .data.io import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .types import LocalizationResult
 
-COLORS = {"negative": "#c0392b", "positive": "#1e8449"}
+COLORS = dict(zip(SENTIMENTS, ("#c0392b", "#1e8449")))  # negative red, positive green
 
 
 def plot_timeline(result: "LocalizationResult", path: str | os.PathLike,
@@ -26,7 +27,6 @@ def plot_timeline(result: "LocalizationResult", path: str | os.PathLike,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .types import SENTIMENTS, sentiment_of
 
     gt = [(float(g.start), float(g.end), sentiment_of(g.label)) for g in (ground_truth or [])]
     lanes = [("detected", s) for s in SENTIMENTS] + ([("truth", s) for s in SENTIMENTS] if ground_truth is not None else [])

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from tsl300 import CLASS_NAMES
+from tsl300.classes import CLASS_CODES
 from tsl300.data.io import atomic_write_text
 from tsl300.data.types import Segment
 from tsl300.errors import RecipeError
@@ -69,7 +69,7 @@ class PostprocessParams:
     max_proposals: int | None = None      # per video after NMS (None: all)
     skip_lone_first_position: bool = True  # official quirk: a threshold whose only position
                                            # is index 0 gives no proposal (``positions.any()``)
-    class_names: tuple[str, ...] = CLASS_NAMES
+    class_names: tuple[str, ...] = CLASS_CODES
     snippet_frames: int = SNIPPET_FRAMES
 
     @classmethod

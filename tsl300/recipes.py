@@ -95,15 +95,16 @@ class Recipe:
         return out
 
     def model_config(self):
-        return self._section_config(0, "model")
+        return self._section_config("model")
 
     def loss_config(self):
-        return self._section_config(1, "loss")
+        return self._section_config("loss")
 
-    def _section_config(self, index: int, section: str):
-        from .methods.registry import config_classes, get_method
+    def _section_config(self, section: str):
+        from .methods.registry import get_method
 
-        schema = config_classes(get_method(self.method))[index]
+        method = get_method(self.method)
+        schema = method.ModelConfig if section == "model" else method.LossConfig
         return build_dataclass(schema, getattr(self, section), f"{self.source or '<recipe>'}", section)
 
 
@@ -291,11 +292,8 @@ def recipe_from_dict(data: dict, source: str = "<recipe>") -> Recipe:
         raise RecipeError(f"{source}: 'data.val_fraction' must be in [0, 1), got {recipe.data.val_fraction}")
     if not recipe.data.modalities:
         raise RecipeError(f"{source}: 'data.modalities' must name at least one modality")
-    from .methods.registry import get_method, uses_dataclass_config
-
-    if uses_dataclass_config(get_method(recipe.method)):  # validate the sections now, not mid-run
-        recipe.model_config()
-        recipe.loss_config()
+    recipe.model_config()  # validate the method's sections now, not mid-run
+    recipe.loss_config()
     validate_postprocess(recipe.postprocess, source)
     return recipe
 

@@ -19,7 +19,6 @@ import importlib.metadata
 import pkgutil
 import warnings
 from collections.abc import Callable, Iterable
-from types import ModuleType
 
 from .errors import RecipeError
 
@@ -28,9 +27,9 @@ class Registry:
     """Classes registered under a name; ``package``'s modules (less ``skip``) are imported on first use."""
 
     def __init__(self, kind: str, package: str, skip: Iterable[str] = (),
-                 on_module: Callable[[ModuleType], None] | None = None, entry_point_group: str | None = None):
+                 check: Callable[[type], None] | None = None, entry_point_group: str | None = None):
         self.kind, self.package, self.skip = kind, package, frozenset(skip)
-        self.on_module = on_module  # called with each discovered module (extra registrations)
+        self.check = check  # raises TypeError for a class that breaks the registry's contract
         self.entry_point_group = entry_point_group
         self.classes: dict[str, type] = {}
         self._discovered = False
@@ -39,6 +38,8 @@ class Registry:
         """Class decorator: make ``cls`` available as ``name`` (sets ``cls.name``)."""
 
         def wrap(cls):
+            if self.check is not None:
+                self.check(cls)
             existing = self.classes.get(name)
             # the same class defined again (a module reloaded) replaces itself; another class is an error
             if existing is not None and _identity(existing) != _identity(cls):
@@ -57,9 +58,7 @@ class Registry:
         package = importlib.import_module(self.package)
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if not info.name.startswith("_") and info.name not in self.skip:
-                module = importlib.import_module(f"{self.package}.{info.name}")
-                if self.on_module is not None:
-                    self.on_module(module)
+                importlib.import_module(f"{self.package}.{info.name}")
         if self.entry_point_group:
             self._load_plugins()
         self._discovered = True
@@ -67,16 +66,15 @@ class Registry:
     def _load_plugins(self) -> None:
         """Entry points of the group: a class is registered under the entry point's name (unless
         its own decorator registered it); a module just runs its decorators. A plugin that fails
-        to import is reported with a warning and left out, so it cannot break the others."""
+        to import or breaks the registry's contract is reported with a warning and left out, so it cannot break the others."""
         for point in importlib.metadata.entry_points(group=self.entry_point_group):
             try:
                 loaded = point.load()
+                if isinstance(loaded, type) and loaded not in self.classes.values():
+                    self.register(point.name)(loaded)
             except Exception as exc:  # noqa: BLE001 - any import error of third-party code
                 warnings.warn(f"{self.kind} plugin {point.name!r} ({point.value}) failed to load and is "
                               f"left out: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
-                continue
-            if isinstance(loaded, type) and loaded not in self.classes.values():
-                self.register(point.name)(loaded)
 
     def names(self) -> list[str]:
         self.discover()

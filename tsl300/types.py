@@ -27,26 +27,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import timegrid
+from .classes import CLASS_CODES, SENTIMENT_TO_CODE, SENTIMENTS, sentiment_of
 from .data.io import atomic_write_text
 from .errors import DataError
-
-CLASS_CODES = ("n", "p")
-"""TSL-300 class codes, in score-column order (same as ``tsl300.CLASS_NAMES``)."""
-SENTIMENTS = ("negative", "positive")
-"""Readable label of each score column."""
-CODE_TO_SENTIMENT = dict(zip(CLASS_CODES, SENTIMENTS))
-SENTIMENT_TO_CODE = dict(zip(SENTIMENTS, CLASS_CODES))
-
-
-def sentiment_of(label: str) -> str:
-    """'positive'/'negative' for a label given as a sentiment or a TSL-300 code ('p'/'n')."""
-    if label in SENTIMENT_TO_CODE:
-        return label
-    if label in CODE_TO_SENTIMENT:
-        return CODE_TO_SENTIMENT[label]
-    raise ValueError(f"unknown sentiment label {label!r}; expected one of "
-                     f"{SENTIMENTS + CLASS_CODES}")
-
 
 @dataclass(frozen=True, order=True)
 class LocalizedSegment:

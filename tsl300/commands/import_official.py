@@ -28,7 +28,7 @@ OFFICIAL_RECIPE = {
     "data": {"modalities": ["rgb", "logmfcc"], "point_source": "random", "max_snippets": None},
 }
 """The faithful recipe (``recipes/tsl_net/tsl_net.yaml``) minus the values equal to the defaults
-of :class:`tsl300.methods.tsl_net.TSLNetParams` and :class:`tsl300.postprocess.PostprocessParams`
+of :class:`tsl300.methods.tsl_net.TSLNetModel` / ``TSLNetLoss`` and :class:`tsl300.postprocess.PostprocessParams`
 (tested equal), so the import works without the repository's ``recipes/``."""
 
 

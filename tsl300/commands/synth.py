@@ -40,13 +40,13 @@ def run(args) -> int:
     try:
         modalities = parse_modalities(args.modalities)
     except ValueError as exc:
-        raise SystemExit(f"tsl300 synth: error: --modalities: {exc}")
+        raise SystemExit(f"tsl300 synth: error: --modalities: {exc}") from None
     extra = {k: v for k, v in (("p_all", args.p_all), ("p_weak", args.p_weak)) if v is not None}
     try:
         meta = generate(args.out, n_train=n_train, n_test=n_test, seed=args.seed, modalities=modalities,
                         snippets_mean=args.snippets_mean, **extra)
     except ValueError as exc:
-        raise SystemExit(f"tsl300 synth: error: {exc}")
+        raise SystemExit(f"tsl300 synth: error: {exc}") from None
     lengths = [v["snippets"] for v in meta["videos"].values()]
     print(f"wrote {len(lengths)} videos ({n_train} train, {n_test} test; {meta['layout']} layout) to "
           f"{args.out} in {meta['seconds']:.1f} s; snippets per video mean {sum(lengths) / len(lengths):.0f}, "

@@ -1,5 +1,5 @@
 """``tsl300 test RUN_OR_CKPT --data DIR``: predict a split with a trained model, write the
-ActivityNet results JSON and print the TSL-300 metrics table."""
+ActivityNet results JSON and print the TSL-300 metrics table (the work is :func:`tsl300.test`)."""
 from __future__ import annotations
 
 import argparse
@@ -21,11 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.devices import configure
-    from ..engine.runs import test_model
     from ..eval import format_table
+    from ..experiment import test
 
     device = configure(args.device, args.threads)
-    result = test_model(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size,
+    result = test(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size,
                         device=device)
     meta = result["meta"]
     print(f"predictions: {result['predictions_path']}")

@@ -1,12 +1,11 @@
 """``tsl300 train RECIPE --data DIR --out RUN``: train a recipe (one or several seeds), then
-test each run on the test split and print the metrics (mean +- std over seeds)."""
+test each run on the test split and print the metrics (mean +- std over seeds). The work is
+:func:`tsl300.train`; this command parses arguments and prints its report."""
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from ..errors import DataError, Tsl300Error
+from ..errors import Tsl300Error
 from ..engine.devices import add_device_arguments
 from ..recipes import SELECT_CHOICES, load_recipe
 
@@ -46,52 +45,26 @@ def _seeds(text: str | None, default: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import runs
     from ..engine.devices import configure
+    from ..engine.trainer import SELECTION_NOTE
     from ..eval import format_table
+    from ..experiment import train
 
     device = configure(args.device, args.threads)
-    overrides = list(args.overrides)
-    if args.select:
-        overrides.append(f"select={args.select}")
-    recipe = load_recipe(args.recipe, overrides)
-    seeds = _seeds(args.seeds, recipe.seed)
-    out = Path(args.out)
-    # one dataset for every seed: the point-annotator draw (data.point_source: random) uses the
-    # recipe's seed, so all seeds see the same point labels and differ in init and batch order
-    train_set = runs.open_split(args.data, "train", recipe)
-    spec = runs.spec_from_dataset(train_set, recipe.data.modalities)
-    train_videos = list(train_set)
-    test_videos = None
-    if not args.no_test or recipe.select == "test":
-        try:
-            test_videos = list(runs.open_split(args.data, "test", recipe, with_points=False))
-        except DataError as exc:
-            if recipe.select == "test":
-                raise
-            print(f"no test split to evaluate on ({exc}); training only")
-    no_test = args.no_test or not test_videos or not any(v.segments for v in test_videos)
-    rows, seconds, steps = [], [], []
-    for seed in seeds:
-        seeded = runs.with_seed(recipe, seed)
-        run_dir = out / f"seed_{seed}" if len(seeds) > 1 else out
-        result = runs.train_one(seeded, args.data, run_dir, resume=args.resume, progress=not args.quiet,
-                                train_videos=train_videos, test_videos=test_videos, spec=spec, device=device,
-                                time_limit_s=args.time_limit * 60 if args.time_limit else None)
-        seconds.append(result.seconds)
-        steps.append(result.steps)
-        early = f" (time limit: stopped early, of {seeded.schedule.steps})" if result.steps < seeded.schedule.steps else ""
-        print(f"seed {seed}: trained {result.steps} steps{early} in {result.seconds:.1f} s; "
-              f"selected step {result.selected_step} ({runs.SELECTION_NOTE[result.select]}) -> {result.model_path}")
-        if no_test:
-            continue
-        tested = runs.test_model(run_dir, args.data, videos=test_videos, device=device)
-        if len(seeds) == 1:
-            print(format_table(tested["metrics"]))
-        rows.append(runs.headline(tested["metrics"]))
-        (run_dir / "metrics_test.json").write_text(json.dumps(tested["metrics"], indent=2, default=float),
-                                                   encoding="utf-8")
-    if rows:
-        print(runs.format_summary(seeds, rows, recipe.select))
-        runs.write_summary(out / "summary.json", recipe, seeds, rows, seconds, steps)
+    recipe = load_recipe(args.recipe, list(args.overrides) + ([f"select={args.select}"] if args.select else []))
+    report = train(recipe, args.data, args.out, seeds=_seeds(args.seeds, recipe.seed), resume=args.resume,
+                   test=not args.no_test, progress=not args.quiet, device=device,
+                   time_limit_s=args.time_limit * 60 if args.time_limit else None)
+    for note in report.notes:
+        print(note)
+    for run in report.runs:
+        result, steps = run.result, report.recipe.schedule.steps
+        early = f" (time limit: stopped early, of {steps})" if result.steps < steps else ""
+        print(f"seed {run.seed}: trained {result.steps} steps{early} in {result.seconds:.1f} s; "
+              f"selected step {result.selected_step} ({SELECTION_NOTE[result.select]}) -> {result.model_path}")
+        if len(report.runs) == 1 and run.metrics is not None:
+            print(format_table(run.metrics))
+    table = report.summary_table()
+    if table:
+        print(table)
     return 0

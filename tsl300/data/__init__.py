@@ -10,18 +10,19 @@ Main entry points::
 See :mod:`tsl300.data.dataset` for the rules, :mod:`tsl300.data.layout` for the writers and
 :mod:`tsl300.data.synth` for the generator.
 """
-from .dataset import FeatureDataset, load_dataset
-from .features import normalize_logmel, denormalize_logmel
-from .layout import (gt_database, points_table, write_annotator_files, write_features, write_gt,
-                     write_json_dict, write_layout, write_point_labels, write_spec, write_split,
-                     video_to_disk_features)
-from .points import official_annotator_choice
-from .resources import tsl300_annotations
-from .types import Segment, Video
+from ..lazy import lazy_attributes
 
-__all__ = [
-    "FeatureDataset", "load_dataset", "normalize_logmel", "denormalize_logmel", "gt_database",
-    "points_table", "write_annotator_files", "write_features", "write_gt", "write_json_dict",
-    "write_layout", "write_point_labels", "write_spec", "write_split", "video_to_disk_features",
-    "official_annotator_choice", "tsl300_annotations", "Segment", "Video",
-]
+# imported on first use, so that a leaf such as ``tsl300.data.io`` (used by the result types)
+# does not pull in pandas and the dataset readers
+_LAZY = {
+    "FeatureDataset": "dataset", "load_dataset": "dataset",
+    "normalize_logmel": "features", "denormalize_logmel": "features",
+    "gt_database": "layout", "points_table": "layout", "write_annotator_files": "layout",
+    "write_features": "layout", "write_gt": "layout", "write_json_dict": "layout", "write_layout": "layout",
+    "write_point_labels": "layout", "write_spec": "layout", "write_split": "layout",
+    "video_to_disk_features": "layout",
+    "official_annotator_choice": "points", "tsl300_annotations": "resources",
+    "Segment": "types", "Video": "types",
+}
+__all__ = list(_LAZY)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import CLASS_NAMES
+from ..classes import CLASS_CODES
 from ..errors import DataError
 from ..timegrid import SNIPPET_FRAMES, frame_to_snippet
 from .annotations import Annotations, read_annotations
@@ -194,7 +194,7 @@ class FeatureDataset(Sequence):
 
 
 def load_dataset(root, split: str, modalities=None, points="random", seed: int = 0, layout: str = "auto",
-                 *, gt: str = "gt", classes: tuple[str, ...] = CLASS_NAMES, normalize_logmel: bool = True,
+                 *, gt: str = "gt", classes: tuple[str, ...] = CLASS_CODES, normalize_logmel: bool = True,
                  mmap: bool = True, cache: bool = False, allow_missing: bool | None = None,
                  check_values: bool = False) -> FeatureDataset:
     """Open one split of a dataset in the TSL-300 layout (or the generic layout).

@@ -15,12 +15,14 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from ..errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 POINT_COLUMNS = ("class", "class_index", "start_frame", "stop_frame", "video_id", "point")
 """Columns of the TSL-300 point files (``point_anno_*.txt`` and ``point_labels.csv``)."""
@@ -124,6 +126,8 @@ def read_point_table(path: Path, class_names: tuple[str, ...]) -> pd.DataFrame:
     Checks: header, integer frames >= 0, known class names, and that ``class_index`` is the
     index of ``class`` in ``class_names``. Row order is kept (the official code keeps it).
     """
+    import pandas as pd  # here: the result types import this module and must stay light
+
     require_file(path, "point annotations")
     try:
         table = pd.read_csv(path, dtype={"video_id": str, "class": str})

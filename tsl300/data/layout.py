@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import CLASS_NAMES
+from ..classes import CLASS_CODES
 from .annotations import split_path
 from .features import (LOGMEL_MODALITY, MISSING_SUFFIX, SPEC_FILE, denormalize_logmel,
                        feature_dir)
@@ -61,7 +61,7 @@ def write_json_dict(root, filename: str, mapping: Mapping) -> Path:
     return path
 
 
-def points_table(rows: Iterable[tuple[str, int, int, int]], classes: tuple[str, ...] = CLASS_NAMES,
+def points_table(rows: Iterable[tuple[str, int, int, int]], classes: tuple[str, ...] = CLASS_CODES,
                  ) -> pd.DataFrame:
     """Point rows ``(video_id, class_index, start_frame, stop_frame)`` -> point-file table;
     ``point = (start_frame + stop_frame) // 2`` as in every real row."""
@@ -129,7 +129,7 @@ def video_to_disk_features(video: Video, normalized_logmel: bool = True) -> dict
     return out
 
 
-def write_layout(root, videos: Iterable[Video], *, classes: tuple[str, ...] = CLASS_NAMES,
+def write_layout(root, videos: Iterable[Video], *, classes: tuple[str, ...] = CLASS_CODES,
                  official_gt: bool = True, write_feature_files: bool = True,
                  normalized_logmel: bool = True) -> Path:
     """Write videos (any mix of subsets) as a complete dataset in the TSL-300 layout.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import CLASS_NAMES
+from ..classes import CLASS_CODES
 from ..timegrid import frame_to_snippet, seconds_to_frame
 from .io import atomic_write_json
 from .layout import write_layout, write_spec
@@ -84,7 +84,7 @@ def _stream_from_json(folder: Path, d: dict) -> SplicedStream:
 
 
 def point_labels(segments: Sequence[Segment], fps: float, rng: np.random.Generator,
-                 classes: Sequence[str] = CLASS_NAMES) -> tuple[np.ndarray, np.ndarray]:
+                 classes: Sequence[str] = CLASS_CODES) -> tuple[np.ndarray, np.ndarray]:
     """One point per segment: ``(points (K, 2) [snippet, class], frames (K,))`` sorted by frame."""
     rows = []
     for seg in segments:

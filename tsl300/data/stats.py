@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import CLASS_NAMES
+from ..classes import CLASS_CODES
 from .annotations import parse_ground_truth
 from .io import read_json_mapping, read_point_table, read_split
 from .points import annotator_files
@@ -31,7 +31,7 @@ def sha256(path: Path) -> str:
 
 def segment_table(root: Path, gt_file: str = "videosenti_gt.json") -> pd.DataFrame:
     """One row per segment: vid, subset (from the split files), label, start, end, length."""
-    segments = parse_ground_truth(root / gt_file, CLASS_NAMES)
+    segments = parse_ground_truth(root / gt_file, CLASS_CODES)
     subset = {v: s for s in ("train", "test") if (root / f"split_{s}.txt").is_file()
               for v in read_split(root / f"split_{s}.txt")}
     rows = [(vid, subset.get(vid, "?"), seg.label, seg.start, seg.end)
@@ -86,7 +86,7 @@ def compute(root: Path) -> dict:
             "label_sets": label_sets.value_counts().to_dict(),
             "per_class": {},
         }
-        for c in CLASS_NAMES:
+        for c in CLASS_CODES:
             lc = s[s["label"] == c]["length"]
             entry["per_class"][c] = (len(lc), lc.mean(), lc.median(), lc.min(), lc.max()) if len(lc) else (0,) + (float("nan"),) * 4
         stats["splits"][split] = entry
@@ -95,12 +95,12 @@ def compute(root: Path) -> dict:
     sources = []
     try:
         files = annotator_files(root)
-        sources = [(f.name, read_point_table(f, CLASS_NAMES)) for f in files]
+        sources = [(f.name, read_point_table(f, CLASS_CODES)) for f in files]
     except Exception:  # noqa: BLE001 - a dataset without annotator files just has no rows here
         pass
     csv = root / "point_gaussian" / "point_labels.csv"
     if csv.is_file():
-        sources.append(("point_labels.csv", read_point_table(csv, CLASS_NAMES)))
+        sources.append(("point_labels.csv", read_point_table(csv, CLASS_CODES)))
     for name, table in sources:
         inside = inside_same_class(table, segs, fps)
         stats["points"][name] = {

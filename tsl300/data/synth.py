@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from .. import CLASS_NAMES
+from ..classes import CLASS_CODES
 from ..timegrid import (MEL_FRAMES_PER_SNIPPET, SNIPPET_FRAMES, num_snippets, snippet_seconds,
                         snippet_start)
 from .annotations import parse_ground_truth
@@ -111,7 +111,7 @@ class _Template:
 
 
 def _load_templates(root: Path) -> dict[str, list[_Template]]:
-    gt = parse_ground_truth(root / "videosenti_gt.json", CLASS_NAMES)
+    gt = parse_ground_truth(root / "videosenti_gt.json", CLASS_CODES)
     fps = read_json_mapping(root / "fps_dict.json", "fps per video")
     dur = read_json_mapping(root / "len_duration_dict.json", "durations")
     out = {}
@@ -162,7 +162,7 @@ def class_patterns(seed: int, modalities: dict[str, int] | None = None) -> dict[
     """The per-modality class patterns (C, D) a synthetic dataset made with ``seed`` uses, for
     diagnostics and tests: the evidence of class c in modality m is added along ``[m][c]``."""
     modalities = dict(TSL300_DIMS) if modalities is None else modalities
-    patterns = _class_patterns(np.random.default_rng([seed, 0]), modalities, len(CLASS_NAMES))
+    patterns = _class_patterns(np.random.default_rng([seed, 0]), modalities, len(CLASS_CODES))
     return {name: p["cls"] for name, p in patterns.items()}
 
 
@@ -213,9 +213,9 @@ def _make_video(cfg: SynthConfig, k: int, template: _Template, scale: float, pat
     T = min(t_rgb, n_mel // MEL_FRAMES_PER_SNIPPET) if "logmfcc" in cfg.modalities else t_rgb
     span = T * snip
     labels, starts, ends = _place_segments(rng, template.labels, template.lengths * scale, span, 2 * snip)
-    S, M, C = len(labels), len(cfg.modalities), len(CLASS_NAMES)
+    S, M, C = len(labels), len(cfg.modalities), len(CLASS_CODES)
     names = list(cfg.modalities)
-    cls_idx = np.array([CLASS_NAMES.index(lab) for lab in labels], dtype=np.int64)
+    cls_idx = np.array([CLASS_CODES.index(lab) for lab in labels], dtype=np.int64)
 
     # which modalities carry each segment, and how strongly
     carries = np.zeros((S, M), bool)
@@ -297,13 +297,13 @@ def _logmel(rng, ev, scene, arousal, pat, n_mel, cfg):
 def _annotate(rng, cfg: SynthConfig, a: Annotator, segments: list[Segment], fps: float, T: int,
               template_minutes: float):
     """Point rows (class_index, start_frame, stop_frame) of one annotator for one video."""
-    C = len(CLASS_NAMES)
+    C = len(CLASS_CODES)
     last_frame = T * SNIPPET_FRAMES - 1
     times, classes = [], []
     if segments:
         s = np.array([seg.start for seg in segments])
         e = np.array([seg.end for seg in segments])
-        c = np.array([CLASS_NAMES.index(seg.label) for seg in segments])
+        c = np.array([CLASS_CODES.index(seg.label) for seg in segments])
         marked = rng.random(len(s)) < a.recall
         counts = np.where(marked, 1 + rng.poisson(a.extra_points, len(s)), 0)
         seg_of = np.repeat(np.arange(len(s)), counts)
@@ -364,7 +364,7 @@ def generate(out_dir, n_train: int = 200, n_test: int = 100, seed: int = 0, **pa
     out = Path(out_dir)
     templates = _load_templates(Path(cfg.templates) if cfg.templates else tsl300_annotations())
     rng = np.random.default_rng([cfg.seed, 0])
-    patterns = _class_patterns(rng, cfg.modalities, len(CLASS_NAMES))
+    patterns = _class_patterns(rng, cfg.modalities, len(CLASS_CODES))
     real_mean = np.mean([num_snippets(int(t.duration * t.fps)) for ts in templates.values() for t in ts])
     scale = 1.0 if cfg.snippets_mean is None else float(cfg.snippets_mean) / real_mean
     tsl_layout = set(cfg.modalities) == set(TSL300_DIMS)
@@ -397,7 +397,7 @@ def generate(out_dir, n_train: int = 200, n_test: int = 100, seed: int = 0, **pa
     write_json_dict(out, "len_duration_dict.json", dur_d)
     if cfg.n_train:
         write_annotator_files(out, [points_table(rows) for rows in annot_rows])
-        table, _, _ = select_points(out, "random", cfg.seed, CLASS_NAMES)
+        table, _, _ = select_points(out, "random", cfg.seed, CLASS_CODES)
         write_point_labels(out, table)
     if not tsl_layout:
         for split in ("train", "test"):

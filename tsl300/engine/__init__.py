@@ -6,6 +6,8 @@
 - :mod:`~tsl300.engine.checkpoint`: safetensors + JSON sidecar, never unpickled;
 - :mod:`~tsl300.engine.optim`: optimizer, parameter groups and lr schedule from a recipe;
 - :mod:`~tsl300.engine.inference`: batched prediction, evaluation and the results JSON;
-- :mod:`~tsl300.engine.runs`: what ``tsl300 train`` / ``tsl300 test`` do, as functions;
+- :mod:`~tsl300.engine.loader`: the one loader of trained models (API, CLI and tests);
+- :mod:`~tsl300.engine.runs`: the steps of ``tsl300.train`` / ``tsl300.test`` (open data, train a
+  seed, test a model, summarise seeds);
 - :mod:`~tsl300.engine.devices`: ``--device`` / ``--threads``.
 """

@@ -6,7 +6,7 @@ The method gives per-snippet scores (``Method.scores``); the shared post-process
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,25 @@ from .batching import collate, sequential_batches
 
 
 @torch.no_grad()
+def evaluation_pass(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
+                    batch_size: int = 16, device: str | torch.device = "cpu"
+                    ) -> Iterator[tuple[list[Video], dict[str, Any], dict[str, torch.Tensor]]]:
+    """``(videos, batch, outputs)`` per batch of ``videos`` (similar lengths together), the method
+    in eval mode without gradients; its training mode comes back when the pass ends.
+
+    The one pass that inference, the validation loss and the methods' own passes over the
+    training videos (LACP's search, SF-Net's expansion, RefineLoc's refinement) share.
+    """
+    was_training = method.training
+    method.eval()
+    try:
+        for group in sequential_batches(videos, batch_size):
+            batch = collate(group, modalities, classes, device)
+            yield group, batch, method(batch)
+    finally:
+        method.train(was_training)
+
+
 def predict(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
             postprocess: Mapping[str, Any], batch_size: int = 16, device: str | torch.device = "cpu"
             ) -> dict[str, list[Segment]]:
@@ -25,17 +44,11 @@ def predict(method, videos: Sequence[Video], modalities: Sequence[str], classes:
     from ..postprocess import PostprocessParams, predict_segments
 
     params = PostprocessParams.from_dict(postprocess)
-    was_training = method.training
-    method.eval()
     out: dict[str, list[Segment]] = {}
-    try:
-        for videos_batch in sequential_batches(videos, batch_size):
-            batch = collate(videos_batch, modalities, classes, device)
-            outputs = method(batch)
+    with torch.no_grad():
+        for _, batch, outputs in evaluation_pass(method, videos, modalities, classes, batch_size, device):
             own = method.segments(outputs, batch, params) if hasattr(method, "segments") else None
             out.update(own if own is not None else predict_segments(method.scores(outputs, batch), batch, params))
-    finally:
-        method.train(was_training)
     for video in videos:  # a video with no proposal still appears (empty list)
         out.setdefault(video.vid, [])
     return out
@@ -61,17 +74,11 @@ def evaluate_method(method, videos: Sequence[Video], modalities: Sequence[str], 
 def validation_loss(method, videos: Sequence[Video], modalities: Sequence[str], classes: Sequence[str],
                     batch_size: int = 16, device: str | torch.device = "cpu") -> float:
     """Mean training loss over ``videos`` in eval mode (selection metric without ground truth)."""
-    was_training = method.training
-    method.eval()
     total, count = 0.0, 0
-    try:
-        for videos_batch in sequential_batches(videos, batch_size):
-            batch = collate(videos_batch, modalities, classes, device)
-            loss, _ = method.compute_loss(method(batch), batch, step=-1)
-            total += float(loss) * len(videos_batch)
-            count += len(videos_batch)
-    finally:
-        method.train(was_training)
+    for group, batch, outputs in evaluation_pass(method, videos, modalities, classes, batch_size, device):
+        loss, _ = method.compute_loss(outputs, batch, step=-1)
+        total += float(loss) * len(group)
+        count += len(group)
     return total / max(count, 1)
 
 

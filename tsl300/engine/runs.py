@@ -1,5 +1,5 @@
-"""What the ``train`` and ``test`` commands do, as functions: open data, train a seed, load a
-trained model, predict and evaluate a split, summarise several seeds."""
+"""The steps of :func:`tsl300.train` / :func:`tsl300.test`: open data, train a seed, predict and
+evaluate a split with a trained model (loaded by :mod:`tsl300.engine.loader`), summarise seeds."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +13,11 @@ import torch
 
 from ..data.io import atomic_write_text
 from ..data.types import Video
-from ..errors import CheckpointError, SpecMismatchError
-from ..methods.registry import ModelSpec, build_method
-from ..recipes import Recipe, recipe_from_dict
-from .checkpoint import load_checkpoint, resolve_checkpoint
+from ..errors import SpecMismatchError
+from ..methods.registry import ModelSpec
+from ..recipes import Recipe
 from .inference import evaluate_predictions, predict, write_results
+from .loader import load_trained
 from .trainer import SELECTION_NOTE, Trainer, TrainResult
 
 
@@ -70,24 +70,6 @@ def train_one(recipe: Recipe, data: str | Path, run_dir: str | Path, resume: boo
     return trainer.fit(resume=resume)
 
 
-def load_trained(path: str | Path, device: str | torch.device = "cpu"):
-    """(method in eval mode, recipe, spec, sidecar meta) from a run folder or a checkpoint."""
-    weights = resolve_checkpoint(path)
-    ckpt = load_checkpoint(weights)
-    try:
-        recipe = recipe_from_dict(ckpt.meta["recipe"], source=f"{weights} (stored recipe)")
-        spec = ModelSpec.from_json(ckpt.meta["spec"])
-    except KeyError as exc:
-        raise CheckpointError(f"{weights}: sidecar lacks {exc.args[0]!r}") from None
-    method = build_method(recipe, spec)
-    try:
-        method.load_state_dict(ckpt.state_dict)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights}: weights do not fit method {recipe.method!r}: "
-                              f"{str(exc).splitlines()[0]}") from None
-    return method.to(device).eval(), recipe, spec, ckpt.meta
-
-
 def test_model(path: str | Path, data: str | Path, split: str = "test", output: str | Path | None = None,
                batch_size: int | None = None, videos: Sequence[Video] | None = None,
                device: str | torch.device = "cpu") -> dict[str, Any]:
@@ -95,10 +77,10 @@ def test_model(path: str | Path, data: str | Path, split: str = "test", output: 
 
     Returns ``{"predictions_path", "metrics" (None without ground truth), "meta"}``.
     """
-    method, recipe, spec, meta = load_trained(path, device)
+    method, recipe, spec, meta, weights = load_trained(path, device)
     if videos is None:
         dataset = open_split(data, split, recipe, with_points=False)
-        check_spec(spec, dataset, recipe.data.modalities, str(resolve_checkpoint(path)))
+        check_spec(spec, dataset, recipe.data.modalities, str(weights))
         videos = list(dataset)
     predictions = predict(method, videos, recipe.data.modalities, spec.classes, recipe.postprocess,
                           batch_size or recipe.batch_size, device)

@@ -36,12 +36,13 @@ from tqdm.auto import tqdm
 from ..data.io import atomic_write_text
 from ..data.types import Video
 from ..errors import CheckpointError, Tsl300Error
+from ..methods.base import TrainingContext
 from ..methods.registry import ModelSpec, build_method
 from ..recipes import Recipe, dump_recipe
 from .batching import collate, epoch_batches, random_crop
 from .checkpoint import (atomic_copy_pending, checkpoint_paths, finish_interrupted_save,
                          load_checkpoint, save_checkpoint)
-from .inference import evaluate_method, validation_loss
+from .inference import evaluate_method, evaluation_pass, validation_loss
 from .optim import build_optimizer, set_lr
 
 SELECTION_NOTE = {
@@ -198,6 +199,15 @@ class Trainer:
                                self.recipe.batch_size, self.device)
         return -loss, {"val_loss": loss}
 
+    def hook_context(self) -> TrainingContext:
+        """The narrow view of training that :meth:`Method.on_step_end` gets."""
+        def predict(videos):
+            return evaluation_pass(self.method, videos, self.modalities, self.spec.classes,
+                                   self.recipe.batch_size, self.device)
+
+        return TrainingContext(videos=self.train_videos, total_steps=self.recipe.schedule.steps, predict=predict,
+                               reset_optimizer=self.optimizer.state.clear)
+
     # ------------------------------------------------------------------ loop
 
     def fit(self, resume: bool = False) -> TrainResult:
@@ -214,6 +224,7 @@ class Trainer:
         writer = _tensorboard_writer(self.run_dir / "tensorboard") if self.tensorboard else None
         train_log = MetricLog(self.run_dir / "train_log.csv", mode, "train", writer)
         eval_log = MetricLog(self.run_dir / "eval_log.csv", mode, self.recipe.select, writer)
+        hook_context = self.hook_context()
         began = time.perf_counter()
         bar = tqdm(total=schedule.steps, initial=start, disable=not self.progress, desc=self.recipe.name or "train",
                    unit="step", dynamic_ncols=True)
@@ -249,7 +260,7 @@ class Trainer:
                     if not math.isfinite(grad_norm):
                         raise TrainingDiverged(f"training diverged at step {step}: gradient norm is {grad_norm}")
                 self.optimizer.step()
-                self.method.on_step_end(step, self)
+                self.method.on_step_end(step, hook_context)
                 done = step + 1
                 bar.update(1)
                 if done % max(1, schedule.log_every) == 0 or done == schedule.steps:

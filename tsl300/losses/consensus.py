@@ -23,22 +23,24 @@ from ..models.masked import masked_mean, masked_topk_mean_ratio
 def masked_topk_mil(cas: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, ratio: int,
                     background_present: bool, eps: float = 1e-4) -> torch.Tensor:
     """Per-video MIL loss (B,). ``cas`` (B, T, C+1) logits, background last; ``labels`` (B, C)."""
-    pooled = masked_topk_mean_ratio(cas, mask, ratio)
-    bg = torch.full_like(labels[:, :1], 1.0 if background_present else 0.0)
-    target = torch.cat([labels, bg], dim=1)
+    pooled = masked_topk_mean_ratio(cas, mask, ratio)  # (B, C+1)
+    bg = torch.full_like(labels[:, :1], 1.0 if background_present else 0.0)  # (B, 1)
+    target = torch.cat([labels, bg], dim=1)  # (B, C+1), then normalised to sum 1
     target = target / (target.sum(dim=1, keepdim=True) + eps)
     return -(target * F.log_softmax(pooled, dim=1)).sum(dim=1)
 
 
 def suppress_background(cas: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    """``attention * (cas - m) + m`` with ``m`` the per-snippet minimum over all columns."""
-    low = cas.min(dim=-1, keepdim=True).values
+    """``attention * (cas - m) + m`` with ``m`` the per-snippet minimum over all columns;
+    ``cas`` (B, T, C+1), ``attention`` (B, T)."""
+    low = cas.min(dim=-1, keepdim=True).values  # (B, T, 1)
     return attention.unsqueeze(-1) * (cas - low) + low
 
 
 def mutual_learning(attentions: Sequence[torch.Tensor], mask: torch.Tensor,
                     present: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """Mean over ordered pairs (i, j) of masked MSE(a_i, stopgrad(a_j)); 0 for one modality.
+    Each ``attentions[i]`` is (B, T); ``mask`` (B, T).
 
     With two modalities this is CO2-Net's ``0.5 MSE(a_v, sg(a_f)) + 0.5 MSE(a_f, sg(a_v))``.
     ``present[i]`` (B,) bool drops videos lacking modality i from the pairs it is in.
@@ -61,7 +63,7 @@ def mutual_learning(attentions: Sequence[torch.Tensor], mask: torch.Tensor,
 
 
 def attention_norm(attention: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean attention over the real snippets of the batch (CO2's sparsity term)."""
+    """Mean attention (B, T) over the real snippets of the batch (CO2's sparsity term)."""
     return masked_frame_mean(attention, mask)
 
 
@@ -75,7 +77,7 @@ def opposite(attention: torch.Tensor, background: torch.Tensor, mask: torch.Tens
 
 
 def softmax_background(cas: torch.Tensor) -> torch.Tensor:
-    """CO2-Net's background probability: softmax over the C+1 logits, last column."""
+    """CO2-Net's background probability (B, T): softmax over the C+1 logits, last column."""
     return F.softmax(cas, dim=-1)[..., -1]
 
 

@@ -346,6 +346,30 @@ def minmax_over_time(x: torch.Tensor, mask: torch.Tensor, clip: bool = False) ->
     return out * mask[:, None, :].to(x.dtype)
 
 
+@dataclass
+class BackTALModel:
+    """The recipe's ``model:`` section."""
+
+    visual: str = "rgb"
+    audio: str | None = "logmfcc"     # None: visual only
+    audio_dim: int = 1024             # audio encoder width (the official flow half is 1024)
+    audio_dropout: float = 0.2
+    base_dim: int = 2048
+    hidden_dim: int = 512
+    embed_dim: int = 32
+    dropout: float = 0.7
+    affinity_layout: str = "official"  # 'tap': per-tap similarity (the paper's intent)
+    topk_ratio: float = 0.125          # k = int(T * ratio)
+
+
+@dataclass(frozen=True)
+class BackTALLoss(BackTALLossConfig):
+    """The loss constants plus how background clicks are derived from the annotations."""
+
+    click_mode: str = "random"        # one click per background gap: 'random' or 'center'
+    click_seed: int = 0
+
+
 @register_method("backtal")
 class BackTAL(Method):
     """BackTAL on TSL-300 features: early fusion ``[rgb ; audio encoder(logmfcc)]`` (the official
@@ -353,27 +377,10 @@ class BackTAL(Method):
 
     supervision = "background-click"
 
-    @dataclass
-    class ModelConfig:
-        visual: str = "rgb"
-        audio: str | None = "logmfcc"     # None: visual only
-        audio_dim: int = 1024             # audio encoder width (the official flow half is 1024)
-        audio_dropout: float = 0.2
-        base_dim: int = 2048
-        hidden_dim: int = 512
-        embed_dim: int = 32
-        dropout: float = 0.7
-        affinity_layout: str = "official"  # 'tap': per-tap similarity (the paper's intent)
-        topk_ratio: float = 0.125          # k = int(T * ratio)
+    ModelConfig = BackTALModel
+    LossConfig = BackTALLoss
 
-    @dataclass(frozen=True)
-    class LossConfig(BackTALLossConfig):
-        """The loss constants plus how background clicks are derived from the annotations."""
-
-        click_mode: str = "random"        # one click per background gap: 'random' or 'center'
-        click_seed: int = 0
-
-    def __init__(self, model: "BackTAL.ModelConfig", loss: "BackTAL.LossConfig", spec: ModelSpec):
+    def __init__(self, model: BackTALModel, loss: BackTALLoss, spec: ModelSpec):
         super().__init__()
         if model.affinity_layout not in AFFINITY_LAYOUTS:
             raise RecipeError(f"backtal: model.affinity_layout must be one of {AFFINITY_LAYOUTS}")

@@ -21,6 +21,8 @@ The batch (built by ``tsl300.engine.batching``) is a dict:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,10 +30,19 @@ import torch
 from torch import nn
 
 
+@dataclass
+class NoOptions:
+    """``ModelConfig``/``LossConfig`` of a method without options (its recipe section stays empty)."""
+
+
 class Method(nn.Module):
-    """Base class. Subclasses set ``name`` and ``supervision`` and implement the three hooks."""
+    """Base class. Subclasses are registered with ``@register_method(name)``, set ``supervision``
+    and their ``ModelConfig``/``LossConfig`` dataclasses, and implement the three hooks; the
+    registry builds them as ``cls(model_config, loss_config, spec)``."""
 
     name: str = "base"
+    ModelConfig: type = NoOptions    # the recipe's ``model:`` section
+    LossConfig: type = NoOptions     # the recipe's ``loss:`` section
     supervision: str = "point"  # 'point' | 'video' | 'background-click' | 'full'
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -61,8 +72,24 @@ class Method(nn.Module):
     def load_training_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`training_state` returned (``{}``: nothing was saved)."""
 
-    def on_step_end(self, step: int, trainer: Any) -> None:
-        """Hook for methods with a schedule of their own (SF-Net expansion, RefineLoc rounds)."""
+    def on_step_end(self, step: int, context: "TrainingContext") -> None:
+        """Hook after each optimizer step, for methods with a schedule of their own (LACP's
+        search, SF-Net's expansion, RefineLoc's rounds); ``step`` counts from 0."""
+
+
+@dataclass(frozen=True)
+class TrainingContext:
+    """What :meth:`Method.on_step_end` sees of training: never the trainer itself.
+
+    ``predict(videos)`` runs the method over ``videos`` in eval mode without gradients and
+    yields ``(videos of the batch, batch, outputs)`` per batch (batches of similar lengths, the
+    recipe's batch size); the method's training mode comes back when the pass ends.
+    """
+
+    videos: Sequence[Any]            # the training videos (a validation share held out)
+    total_steps: int                 # the recipe's schedule.steps
+    predict: Callable[[Sequence[Any]], Iterator[tuple[list[Any], dict[str, Any], dict[str, torch.Tensor]]]]
+    reset_optimizer: Callable[[], None]  # forget the optimizer's moments (after re-initialised weights)
 
 
 def numpy_generator_state(rng: np.random.RandomState) -> dict[str, Any]:

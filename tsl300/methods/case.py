@@ -283,6 +283,33 @@ def official_postprocess_params(class_names) -> postprocess.PostprocessParams:
 # ----------------------------------------------------------------------------------------------
 # The recipe's Method
 # ----------------------------------------------------------------------------------------------
+@dataclass
+class CASEModel:
+    """The recipe's ``model:`` section."""
+
+    visual: str = "rgb"
+    audio: str = "logmfcc"
+    audio_dim: int = 1024          # the official flow stream is 1024-d
+    audio_kernel: int = 1          # 1: per-snippet, as the official k=1 convolutions
+    audio_dropout: float = 0.2
+    hidden: int = 512
+    num_clusters: int = 16
+    temperature: float = 10.0
+
+
+@dataclass
+class CASELoss:
+    """The recipe's ``loss:`` section."""
+
+    q: float = 0.7
+    std: float = 10.0
+    w_clu: float = 1.0
+    w_cls: float = 0.3
+    eps: float = 20.0
+    ot_iterations: int = 3
+    rank_fix: bool = False
+
+
 @register_method("case")
 class CASE(Method):
     """CASE on TSL-300 features: the official ``rgb`` stream takes the visual features (I3D RGB,
@@ -292,28 +319,10 @@ class CASE(Method):
 
     supervision = "video"
 
-    @dataclass
-    class ModelConfig:
-        visual: str = "rgb"
-        audio: str = "logmfcc"
-        audio_dim: int = 1024          # the official flow stream is 1024-d
-        audio_kernel: int = 1          # 1: per-snippet, as the official k=1 convolutions
-        audio_dropout: float = 0.2
-        hidden: int = 512
-        num_clusters: int = 16
-        temperature: float = 10.0
+    ModelConfig = CASEModel
+    LossConfig = CASELoss
 
-    @dataclass
-    class LossConfig:
-        q: float = 0.7
-        std: float = 10.0
-        w_clu: float = 1.0
-        w_cls: float = 0.3
-        eps: float = 20.0
-        ot_iterations: int = 3
-        rank_fix: bool = False
-
-    def __init__(self, model: "CASE.ModelConfig", loss: "CASE.LossConfig", spec: ModelSpec):
+    def __init__(self, model: CASEModel, loss: CASELoss, spec: ModelSpec):
         super().__init__()
         self.cfg, self.num_classes = model, spec.num_classes
         self.loss_cfg = CASELossConfig(loss.q, model.temperature, loss.std, loss.w_clu,

@@ -18,7 +18,7 @@ arrays have C+1 columns with the background LAST. Official quirks kept by defaul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 from tsl300 import timegrid
 from tsl300.errors import RecipeError
 from tsl300.losses.point import focal_bce_terms
-from tsl300.methods.base import Method, numpy_generator_state, restore_numpy_generator
+from tsl300.methods.base import Method, TrainingContext, numpy_generator_state, restore_numpy_generator
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
 from tsl300.models.masked import masked_time_mean, masked_topk_mean, topk_counts
@@ -414,7 +414,7 @@ def focal_bce(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class LACPLossConfig:
+class LACPLoss:
     lambdas: tuple[float, float, float, float, float] = (1, 0.5, 1, 1, 1)
     tau: float = 0.1
     sampling_size: int = 3
@@ -428,7 +428,7 @@ class LACPLossConfig:
 def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
                     features: torch.Tensor, label: torch.Tensor, point_anno: torch.Tensor,
                     dense_anno: np.ndarray | None, rng: np.random.RandomState,
-                    config: LACPLossConfig = LACPLossConfig(), trace: dict | None = None,
+                    config: LACPLoss = LACPLoss(), trace: dict | None = None,
                     ) -> dict[str, torch.Tensor]:
     """``Total_loss`` for one video (the official trainer forwards videos one at a time).
 
@@ -439,14 +439,14 @@ def lacp_video_loss(vid_score: torch.Tensor, cas_sigmoid_fuse: torch.Tensor,
     zero = cas_sigmoid_fuse.new_zeros(())
     T = cas_sigmoid_fuse.shape[0]
     loss_vid = F.binary_cross_entropy(vid_score, label)
-    P = torch.cat([point_anno, point_anno.new_zeros(T, 1)], dim=1)
-    w = P.max(dim=1).values
+    P = torch.cat([point_anno, point_anno.new_zeros(T, 1)], dim=1)  # (T, C+1) point targets, background 0
+    w = P.max(dim=1).values  # (T,) 1 at point snippets, 0 elsewhere
     loss_frame = ((focal_bce(cas_sigmoid_fuse, P).sum(dim=1) * w).sum() / w.sum()
                   if w.sum() > 0 else zero)  # official: NaN for a video without points
     _, bkg_seed = select_seed(cas_sigmoid_fuse[:, -1].detach().cpu().numpy(), P.cpu().numpy(),
                               config.act_thresh, config.bkg_thresh)
-    bkg_w = torch.as_tensor(bkg_seed, dtype=cas_sigmoid_fuse.dtype, device=cas_sigmoid_fuse.device)
-    bkg_target = torch.zeros_like(P)
+    bkg_w = torch.as_tensor(bkg_seed, dtype=cas_sigmoid_fuse.dtype, device=cas_sigmoid_fuse.device)  # (T,) seeds
+    bkg_target = torch.zeros_like(P)  # (T, C+1) one-hot on the background column
     bkg_target[:, -1] = 1
     if bkg_w.sum() > 0:
         loss_frame_bkg = (focal_bce(cas_sigmoid_fuse, bkg_target).sum(dim=1) * bkg_w).sum() / bkg_w.sum()
@@ -542,10 +542,10 @@ class LACP(Method):
     """LACP on the shared batch layout: visual and encoded audio concatenated (early fusion)."""
 
     ModelConfig = LACPModel
-    LossConfig = LACPLossConfig
+    LossConfig = LACPLoss
     supervision = "point"
 
-    def __init__(self, model: LACPModel, loss: LACPLossConfig, spec: ModelSpec):
+    def __init__(self, model: LACPModel, loss: LACPLoss, spec: ModelSpec):
         super().__init__()
         mods = [m for m in (model.visual, model.audio) if m]
         spec.require("lacp", *mods)
@@ -596,36 +596,27 @@ class LACP(Method):
         if "rng" in state:
             restore_numpy_generator(self.rng, state["rng"])
 
-    def on_step_end(self, step: int, trainer: Any) -> None:
+    def on_step_end(self, step: int, context: TrainingContext) -> None:
         if self.cfg.search_freq and (step + 1) % self.cfg.search_freq == 0:
-            self.search(trainer.train_videos, trainer.modalities, trainer.spec.classes,
-                        batch_size=trainer.recipe.batch_size)
+            self.search(context.predict(context.videos))
 
-    @torch.no_grad()
-    def search(self, videos, modalities, classes, batch_size: int = 16) -> float:
-        """Optimal sequence search over ``videos`` in eval mode; stores the dense pseudo labels.
-        Returns the mean sequence score."""
-        from tsl300.engine.batching import collate, sequential_batches
-
-        was_training = self.training
-        self.eval()
+    def search(self, passes: Iterable[tuple[list, dict, dict[str, torch.Tensor]]]) -> float:
+        """Optimal sequence search on the eval-mode outputs of a pass over the training videos
+        (:attr:`TrainingContext.predict`); stores the dense pseudo labels. Returns the mean
+        sequence score."""
+        C = self.spec.num_classes
         scores = []
-        device = next(self.parameters()).device
-        try:
-            for group in sequential_batches(videos, batch_size):
-                batch = collate(group, modalities, classes, device)
-                cas = self(batch)["cas_sigmoid_fuse"].cpu().numpy()
-                for b, video in enumerate(group):
-                    n = video.num_snippets
-                    if not len(video.points):
-                        continue
-                    pseudo, score, _ = optimal_sequence_search(
-                        cas[b, :n], points_matrix(video.points, n, len(classes)), self.cfg.budget,
-                        self.cfg.prune_thresh, self.cfg.search_lambda)
-                    self.dense[video.vid] = pseudo
-                    scores.append(score)
-        finally:
-            self.train(was_training)
+        for group, _, outputs in passes:
+            cas = outputs["cas_sigmoid_fuse"].cpu().numpy()  # (B, T, C + 1)
+            for b, video in enumerate(group):
+                n = video.num_snippets
+                if not len(video.points):
+                    continue
+                pseudo, score, _ = optimal_sequence_search(
+                    cas[b, :n], points_matrix(video.points, n, C), self.cfg.budget,
+                    self.cfg.prune_thresh, self.cfg.search_lambda)
+                self.dense[video.vid] = pseudo
+                scores.append(score)
         return float(np.mean(scores)) if scores else 0.0
 
     def scores(self, outputs, batch):

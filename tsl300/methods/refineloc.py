@@ -19,6 +19,7 @@ and validation sets.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +29,9 @@ from scipy import ndimage
 from torch import nn
 
 from .. import timegrid
-from ..data.types import Segment
+from ..data.types import Segment, Video
 from ..models.encoders import build_encoder
-from .base import Method, numpy_generator_state, restore_numpy_generator
+from .base import Method, TrainingContext, numpy_generator_state, restore_numpy_generator
 from .registry import ModelSpec, register_method
 
 OFFICIAL_NUMPY_SEED = 424242
@@ -377,6 +378,45 @@ def true_foreground(segments: list[tuple[float, float]], n_snippets: int, fps: f
 # ----------------------------------------------------------------------------------------------
 # The recipe's Method
 # ----------------------------------------------------------------------------------------------
+@dataclass
+class RefineLocModel:
+    """The recipe's ``model:`` section."""
+
+    visual: str = "rgb"
+    audio: str | None = "logmfcc"
+    audio_dim: int = 1024
+    audio_kernel: int = 1          # 1: no temporal context, as the official per-snippet MLP
+    audio_dropout: float = 0.2
+    num_layers: int = 2
+    attention_dim: int = 1         # 1: sigmoid attention; 2: [bg, fg] softmax
+    top_k: int = 2                 # detection (test time)
+    min_cas: float = 0.35
+    min_attention: float = 0.5
+    padding: int = 2
+
+
+@dataclass
+class RefineLocLoss:
+    """The recipe's ``loss:`` section."""
+
+    alpha_l1: float = 0.0
+    alpha_group_sparsity: float = 0.0
+    alpha_pseudo_gt: float = 2.0
+    weighted_pseudo_gt: bool = True
+    first_label_only: bool = True  # official; False: normalised multi-hot target
+    round_steps: int = 300         # steps per refinement round (the main recipe's); 0: no refinement
+    generator: int = 1
+    refine_top_k: int = 2
+    refine_min_cas: float = 0.1
+    refine_min_attention: float = 0.92
+    refine_padding: int = 2
+    from_m_iterations: int = 1
+    pseudo_gt_dropout: float = 0.3
+    extra_snippet: bool = True     # official: pseudo fg one snippet past each detection
+    reset_model: bool = True
+    numpy_seed: int = OFFICIAL_NUMPY_SEED
+
+
 @register_method("refineloc")
 class RefineLoc(Method):
     """RefineLoc on TSL-300 features: per-snippet MLPs on ``[rgb ; audio encoder(logmfcc)]``
@@ -388,40 +428,10 @@ class RefineLoc(Method):
 
     supervision = "video"
 
-    @dataclass
-    class ModelConfig:
-        visual: str = "rgb"
-        audio: str | None = "logmfcc"
-        audio_dim: int = 1024
-        audio_kernel: int = 1          # 1: no temporal context, as the official per-snippet MLP
-        audio_dropout: float = 0.2
-        num_layers: int = 2
-        attention_dim: int = 1         # 1: sigmoid attention; 2: [bg, fg] softmax
-        top_k: int = 2                 # detection (test time)
-        min_cas: float = 0.35
-        min_attention: float = 0.5
-        padding: int = 2
+    ModelConfig = RefineLocModel
+    LossConfig = RefineLocLoss
 
-    @dataclass
-    class LossConfig:
-        alpha_l1: float = 0.0
-        alpha_group_sparsity: float = 0.0
-        alpha_pseudo_gt: float = 2.0
-        weighted_pseudo_gt: bool = True
-        first_label_only: bool = True  # official; False: normalised multi-hot target
-        round_steps: int = 0           # steps per refinement round; 0: no refinement
-        generator: int = 1
-        refine_top_k: int = 2
-        refine_min_cas: float = 0.1
-        refine_min_attention: float = 0.92
-        refine_padding: int = 2
-        from_m_iterations: int = 1
-        pseudo_gt_dropout: float = 0.3
-        extra_snippet: bool = True     # official: pseudo fg one snippet past each detection
-        reset_model: bool = True
-        numpy_seed: int = OFFICIAL_NUMPY_SEED
-
-    def __init__(self, model: "RefineLoc.ModelConfig", loss: "RefineLoc.LossConfig", spec: ModelSpec):
+    def __init__(self, model: RefineLocModel, loss: RefineLocLoss, spec: ModelSpec):
         super().__init__()
         self.cfg, self.loss_cfg, self.classes = model, loss, tuple(spec.classes)
         spec.require("refineloc", *(m for m in (model.visual, model.audio) if m is not None))
@@ -495,11 +505,9 @@ class RefineLoc(Method):
         return out
 
     # -------------------------------------------------------------- refinement rounds
-    @torch.no_grad()
-    def refine(self, videos, modalities, batch_size: int = 16) -> dict:
-        """One refinement step on ``videos`` (tsl300 ``Video`` objects) with the current model."""
-        from ..engine.batching import collate, sequential_batches
-
+    def refine(self, videos: Sequence[Video], passes: Iterable[tuple[list, dict, dict[str, torch.Tensor]]]) -> dict:
+        """One refinement step on ``videos`` from the eval-mode outputs of a pass over them
+        (:attr:`TrainingContext.predict`)."""
         if self.pseudo is None or not self.pseudo.videos:  # first round, or resumed from a checkpoint
             records = []
             for v in videos:
@@ -511,19 +519,10 @@ class RefineLoc(Method):
                 self.pseudo = PseudoGroundTruth(records, self.refinement)
             else:
                 self.pseudo.videos = records
-        was_training = self.training
-        self.eval()
-        outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        device = next(self.parameters()).device
-        try:
-            for chunk in sequential_batches(list(videos), batch_size):
-                batch = collate(chunk, modalities, self.classes, device)
-                out = self(batch)
-                for i, (vid, n) in enumerate(zip(batch["vids"], batch["lengths"].tolist())):
-                    outputs[vid] = (out["cas"][i, :n].cpu().numpy(),
-                                    out["attention"][i, :n].cpu().numpy())
-        finally:
-            self.train(was_training)
+        outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # vid -> (cas (T, C), attention (T, ...))
+        for _, batch, out in passes:
+            for i, (vid, n) in enumerate(zip(batch["vids"], batch["lengths"].tolist())):
+                outputs[vid] = (out["cas"][i, :n].cpu().numpy(), out["attention"][i, :n].cpu().numpy())
         return self.pseudo.update(outputs, self._rng)
 
     def training_state(self) -> dict:
@@ -547,16 +546,16 @@ class RefineLoc(Method):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def on_step_end(self, step, trainer):
+    def on_step_end(self, step: int, context: TrainingContext) -> None:
         every = self.loss_cfg.round_steps
         done = step + 1
-        if not every or done % every or done >= trainer.recipe.schedule.steps:
+        if not every or done % every or done >= context.total_steps:
             return
-        self.refine(trainer.train_videos, trainer.modalities, trainer.recipe.batch_size)
+        self.refine(context.videos, context.predict(context.videos))
         self.rounds_done += 1
         if self.loss_cfg.reset_model:
             self.reset_weights()
-            trainer.optimizer.state.clear()
+            context.reset_optimizer()
 
     def segments(self, outputs, batch, params):
         """The official detection rule (``model.top_k``, ``min_cas``, ``min_attention``,

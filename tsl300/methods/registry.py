@@ -1,28 +1,27 @@
 """Method registry: recipe ``method: NAME`` -> Method class.
 
-A method module in ``tsl300/methods/`` registers itself with ``@register_method("name")``.
-Modules are discovered on first lookup (as the CLI discovers commands), so adding a method is
-one new module and one recipe, never an edit here.
+A method module in ``tsl300/methods/`` registers itself with ``@register_method("name")``
+(an installed plugin through its entry point). Modules are discovered on first lookup (as the
+CLI discovers commands), so adding a method is one new module and one recipe, never an edit here.
 
-Construction contract (what ``build_method`` calls)::
+The one construction contract (what :func:`build_method` calls; checked at registration)::
 
     cls(model: cls.ModelConfig, loss: cls.LossConfig, spec: ModelSpec)
 
-``ModelConfig`` and ``LossConfig`` are dataclasses declared on the class; the recipe's
-``model:`` and ``loss:`` sections are validated against them (unknown key -> RecipeError).
-``ModelSpec`` carries what the data decides: per-snippet input shape of each modality and the
-class names.
-
-A method without ``ModelConfig`` may instead take one dict of options (the recipe's ``model``
-and ``loss`` sections merged) and validate it itself:
-``cls(config: dict, modality_shapes: dict, num_classes: int)``. A ``Method`` subclass that sets a
-``name`` class attribute in a module of this package is registered under that name even
-without the decorator.
+``ModelConfig`` and ``LossConfig`` are dataclasses bound on the class (a method without
+options keeps the base class's empty :class:`~tsl300.methods.base.NoOptions`); by convention they are
+module-level classes named ``<Method>Model`` and ``<Method>Loss`` (the recipe's ``model:`` and
+``loss:`` sections; ``<Method>LossConfig``, where a module has one, holds the constants of its
+pure loss function). Their defaults are the method's main recipe's values. The sections are
+validated against them (unknown key -> RecipeError). ``ModelSpec`` carries what the data
+decides: per-snippet input shape of each modality and the class names.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from ..classes import CLASS_CODES
 from ..errors import RecipeError
 from ..registry_util import Registry
 
@@ -33,7 +32,7 @@ class ModelSpec:
     (e.g. ``{"rgb": (1024,), "logmfcc": (32, 60)}``); ``classes`` the class names in index order."""
 
     modality_shapes: dict[str, tuple[int, ...]]
-    classes: tuple[str, ...] = ("n", "p")
+    classes: tuple[str, ...] = CLASS_CODES
     extractor_specs: dict = field(default_factory=dict)
 
     @property
@@ -69,22 +68,19 @@ class ModelSpec:
                    extractor_specs=dict(data.get("extractor_specs", {})))
 
 
-@dataclass
-class NoConfig:
-    """Default ``ModelConfig``/``LossConfig`` for methods without options."""
-
-
-def _register_named_classes(module) -> None:
-    """Also register ``Method`` subclasses of ``module`` that only set a ``name`` attribute."""
+def check_method_contract(cls: type) -> None:
+    """TypeError unless ``cls`` is a Method with ``ModelConfig`` and ``LossConfig`` dataclasses."""
     from .base import Method
 
-    for value in vars(module).values():
-        if (isinstance(value, type) and issubclass(value, Method) and value.__module__ == module.__name__
-                and "name" in vars(value) and value.name not in _METHODS.classes):
-            _METHODS.classes[value.name] = value
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"{cls!r} is not a tsl300.methods.base.Method subclass")
+    for attr in ("ModelConfig", "LossConfig"):
+        if not dataclasses.is_dataclass(getattr(cls, attr, None)):
+            raise TypeError(f"method {cls.__qualname__}: {attr} must be a dataclass "
+                            "(see tsl300.methods.registry)")
 
 
-_METHODS = Registry("method", "tsl300.methods", skip=("base", "registry"), on_module=_register_named_classes,
+_METHODS = Registry("method", "tsl300.methods", skip=("base", "registry"), check=check_method_contract,
                     entry_point_group="tsl300.methods")
 
 register_method = _METHODS.register
@@ -100,22 +96,6 @@ def get_method(name: str) -> type:
     return _METHODS.lookup(name)
 
 
-def uses_dataclass_config(cls) -> bool:
-    """True for the ``cls(ModelConfig, LossConfig, spec)`` contract, False for a dict config."""
-    return hasattr(cls, "ModelConfig") or hasattr(cls, "LossConfig")
-
-
-def config_classes(cls) -> tuple[type, type]:
-    """``(ModelConfig, LossConfig)`` of a method class (``NoConfig`` when not declared)."""
-    return getattr(cls, "ModelConfig", NoConfig), getattr(cls, "LossConfig", NoConfig)
-
-
 def build_method(recipe, spec: ModelSpec):
-    """Instantiate ``recipe.method`` for data described by ``spec`` (either contract)."""
-    cls = get_method(recipe.method)
-    if uses_dataclass_config(cls):
-        return cls(recipe.model_config(), recipe.loss_config(), spec)
-    overlap = set(recipe.model) & set(recipe.loss)
-    if overlap:
-        raise RecipeError(f"{recipe.source}: key {sorted(overlap)[0]!r} is in both 'model' and 'loss'")
-    return cls({**recipe.model, **recipe.loss}, dict(spec.modality_shapes), spec.num_classes)
+    """Instantiate ``recipe.method`` for data described by ``spec``."""
+    return get_method(recipe.method)(recipe.model_config(), recipe.loss_config(), spec)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from torch import nn
 
 from tsl300 import timegrid
 from tsl300.data.types import Segment
-from tsl300.methods.base import Method
+from tsl300.methods.base import Method, TrainingContext
 from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.encoders import build_encoder
 from tsl300.postprocess import threshold_runs
@@ -266,7 +266,9 @@ def sfnet_act_loss(att_logits: torch.Tensor, frame_ids: Sequence[Sequence[int]],
 
 
 @dataclass
-class SFNetLossConfig:
+class SFNetLoss:
+    """The recipe's ``loss:`` section: the constants of :func:`sfnet_losses` themselves."""
+
     tm: float = 7
     alpha: float = 1.0
     beta: float = 1.0
@@ -277,7 +279,7 @@ class SFNetLossConfig:
 def sfnet_losses(outputs: Mapping[str, torch.Tensor], seq_len: Sequence[int],
                  frame_ids: Sequence[Sequence[int]], frame_labels: torch.Tensor,
                  video_labels: torch.Tensor, k_per_video: Sequence[int],
-                 config: SFNetLossConfig = SFNetLossConfig()) -> dict[str, Any]:
+                 config: SFNetLoss = SFNetLoss()) -> dict[str, Any]:
     """Every stream's video, frame and actionness loss, the logged sums and ``total``."""
     pool = unlabelled_pool(seq_len, frame_ids, k_per_video)
     total_k = int(sum(k for k in k_per_video if k >= 1))
@@ -419,9 +421,6 @@ class SFNetModel:
     score_divisor: float = 100.0
 
 
-SFNetLoss = SFNetLossConfig  # the recipe's ``loss:`` section is the loss constants themselves
-
-
 def crop_starts(lengths: torch.Tensor, t_max: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Official crop start per video: ``randint(T - t_max)`` (upper bound excluded) when longer."""
     span = (lengths - t_max).clamp_min(0)
@@ -535,36 +534,26 @@ class SFNet(Method):
         self.expanded = {vid: {int(t): [int(c) for c in cs] for t, cs in rows}
                          for vid, rows in state.get("expanded", {}).items()}
 
-    def on_step_end(self, step: int, trainer: Any) -> None:
+    def on_step_end(self, step: int, context: TrainingContext) -> None:
         self.steps_done = step + 1
         if self.cfg.expand_step and self.steps_done == self.cfg.expand_step:
-            self.expand(trainer.train_videos, trainer.modalities, trainer.spec.classes,
-                        batch_size=trainer.recipe.batch_size)
+            self.expand(context.predict(context.videos))
             if self.cfg.reinit_after_expand:
                 self.reset_parameters()
-                trainer.optimizer.state.clear()
+                context.reset_optimizer()
 
-    @torch.no_grad()
-    def expand(self, videos, modalities, classes, batch_size: int = 16) -> int:
-        """One official expansion pass over ``videos`` (eval mode); returns snippets gained."""
-        from tsl300.engine.batching import collate, sequential_batches
-
-        was_training = self.training
-        self.eval()
+    def expand(self, passes: Iterable[tuple[list, dict, dict[str, torch.Tensor]]]) -> int:
+        """One official expansion on the eval-mode outputs of a pass over the training videos
+        (:attr:`TrainingContext.predict`); returns snippets gained."""
         gained = 0
-        device = next(self.parameters()).device
-        try:
-            for group in sequential_batches(videos, batch_size):
-                batch = collate(group, modalities, classes, device)
-                tcam = self(batch)["tcam"].cpu().numpy()
-                for b, video in enumerate(group):
-                    start = labels_from_points(video.points)
-                    done = expand_frame_labels(tcam[b, :video.num_snippets], start,
-                                               self.cfg.expand_radius, self.cfg.expand_pv)
-                    gained += len(done) - len(start)
-                    self.expanded[video.vid] = done
-        finally:
-            self.train(was_training)
+        for group, _, outputs in passes:
+            tcam = outputs["tcam"].cpu().numpy()  # (B, T, C + 1) logits, background first
+            for b, video in enumerate(group):
+                start = labels_from_points(video.points)
+                done = expand_frame_labels(tcam[b, :video.num_snippets], start,
+                                           self.cfg.expand_radius, self.cfg.expand_pv)
+                gained += len(done) - len(start)
+                self.expanded[video.vid] = done
         return gained
 
     def reset_parameters(self) -> None:

@@ -14,7 +14,7 @@ The official 10x learning rate of the audio CNN is the recipe's
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,6 +26,7 @@ from tsl300.losses.point import point_frame_loss, smoothed_point_targets
 from tsl300.losses.pseudo_labels import (background_loss, pseudo_action_loss,
                                          search_pseudo_labels, seed_counts)
 from tsl300.methods.base import Method
+from tsl300.methods.registry import ModelSpec, register_method
 from tsl300.models.tsl_net import TSLNet, TSLNetConfig
 
 
@@ -34,15 +35,15 @@ AUDIO_CNN_PREFIX = "net.a_extractor"
 
 
 @dataclass
-class TSLNetParams:
-    """Every constant of the method; a recipe's ``method`` section overrides any of them."""
+class TSLNetModel:
+    """The recipe's ``model:`` section (official values; smaller widths for quick tests)."""
 
     visual: str = "rgb"                  # modality names in the batch
     audio: str = "logmfcc"
     r_act: int = 8                       # top-k ratio, k = T // r_act
     min_k: int = 1                       # official 0 (NaN for T < 8)
     dropout: float = 0.7
-    audio_dim: int = 512                 # widths (official values; smaller for quick tests)
+    audio_dim: int = 512
     visual_aligned_dim: int = 512
     fused_dim: int = 2048
     reverse_layers: int = 4
@@ -50,6 +51,12 @@ class TSLNetParams:
     max_positions: int = 4000
     use_positional_encoding: bool = True
     audio_cnn_batch: int = 1024          # eval-mode memory bound; results do not depend on it
+
+
+@dataclass
+class TSLNetLoss:
+    """The recipe's ``loss:`` section: the constants of :func:`tsl_net_loss_terms`."""
+
     lambdas: tuple[float, float, float, float] = (2.0, 1.0, 0.5, 1.0)
     point_on: float = 0.9                # label smoothing at point snippets
     point_off: float = 0.1
@@ -59,33 +66,17 @@ class TSLNetParams:
     official_contrastive_sign: bool = False  # True: add +nce as the official code (a bug)
     contrastive_eps: float = 1e-8        # norm epsilon (official 0: NaN on an all-zero row)
 
-    @classmethod
-    def from_dict(cls, config: dict[str, Any] | None) -> "TSLNetParams":
-        config = dict(config or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - names)
-        if unknown:
-            raise RecipeError(f"tsl_net: unknown method key(s) {unknown}; known: {sorted(names)}")
-        if "lambdas" in config:
-            lam = tuple(float(v) for v in config["lambdas"])
-            if len(lam) != 4:
-                raise RecipeError(f"tsl_net: 'lambdas' needs 4 numbers, got {config['lambdas']!r}")
-            config["lambdas"] = lam
-        return cls(**config)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["lambdas"] = list(self.lambdas)
-        return out
-
 
 def tsl_net_loss_terms(probs: torch.Tensor, point_targets: torch.Tensor, pred_distribution: torch.Tensor,
                        target_distribution: torch.Tensor, contrastive: torch.Tensor,
-                       mask: torch.Tensor | None, params: TSLNetParams) -> dict[str, torch.Tensor]:
+                       mask: torch.Tensor | None, params: TSLNetLoss) -> dict[str, torch.Tensor]:
     """All TSL-Net loss terms per video (B,) plus the pseudo labels, from the model outputs.
 
-    ``point_targets`` has the background column (zeros); ``contrastive`` is the per-video
-    L_fuse as it enters the sum (sign already chosen).
+    Shapes: ``probs`` (B, T, C+1) fused probabilities, background last; ``point_targets``
+    (B, T, C+1) smoothed point targets with a zero background column; ``pred_distribution`` and
+    ``target_distribution`` (B, C); ``contrastive`` (B,) the per-video L_fuse as it enters the
+    sum (sign already chosen); ``mask`` (B, T) real snippets. The seeds come back as
+    ``act_seed`` (B, T, C+1) and ``bkg_seed`` (B, T).
     """
     l0, l1, l2, l3 = params.lambdas
     vid = label_distribution_kl(pred_distribution, target_distribution)
@@ -100,47 +91,46 @@ def tsl_net_loss_terms(probs: torch.Tensor, point_targets: torch.Tensor, pred_di
             "act_seed": act_seed, "bkg_seed": bkg_seed}
 
 
+@register_method("tsl_net")
 class TSLNetMethod(Method):
     """TSL-Net on the shared batch layout (see :mod:`tsl300.methods.base`)."""
 
-    name = "tsl_net"
+    ModelConfig = TSLNetModel
+    LossConfig = TSLNetLoss
     supervision = "point"
 
-    def __init__(self, config: dict[str, Any] | None, modality_shapes: dict[str, tuple],
-                 num_classes: int):
+    def __init__(self, model: TSLNetModel, loss: TSLNetLoss, spec: ModelSpec):
         super().__init__()
-        self.params = p = TSLNetParams.from_dict(config)
-        for mod in (p.visual, p.audio):
-            if mod not in modality_shapes:
-                raise RecipeError(f"tsl_net needs modality {mod!r}; the data has {sorted(modality_shapes)}")
-        visual_shape, audio_shape = tuple(modality_shapes[p.visual]), tuple(modality_shapes[p.audio])
+        self.cfg, self.loss_cfg = model, loss
+        spec.require("tsl_net", model.visual, model.audio)
+        visual_shape, audio_shape = tuple(spec.modality_shapes[model.visual]), tuple(spec.modality_shapes[model.audio])
         if len(visual_shape) != 1 or len(audio_shape) != 2:
-            raise RecipeError(f"tsl_net expects {p.visual} features (D,) and {p.audio} patches "
+            raise RecipeError(f"tsl_net expects {model.visual} features (D,) and {model.audio} patches "
                               f"(frames, bins); got {visual_shape} and {audio_shape}")
-        self.num_classes = num_classes
+        self.num_classes = spec.num_classes
         self.net = TSLNet(TSLNetConfig(
             visual_dim=visual_shape[0], mel_frames=audio_shape[0], mel_bins=audio_shape[1],
-            audio_dim=p.audio_dim, visual_aligned_dim=p.visual_aligned_dim, fused_dim=p.fused_dim,
-            num_classes=num_classes, r_act=p.r_act, min_k=p.min_k, dropout=p.dropout,
-            reverse_layers=p.reverse_layers, audio_chunk=p.audio_chunk,
-            max_positions=p.max_positions, use_positional_encoding=p.use_positional_encoding,
-            audio_cnn_batch=p.audio_cnn_batch))
+            audio_dim=model.audio_dim, visual_aligned_dim=model.visual_aligned_dim, fused_dim=model.fused_dim,
+            num_classes=spec.num_classes, r_act=model.r_act, min_k=model.min_k, dropout=model.dropout,
+            reverse_layers=model.reverse_layers, audio_chunk=model.audio_chunk,
+            max_positions=model.max_positions, use_positional_encoding=model.use_positional_encoding,
+            audio_cnn_batch=model.audio_cnn_batch))
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         feats = batch["features"]
-        return self.net(feats[self.params.visual], feats[self.params.audio], batch["mask"],
+        return self.net(feats[self.cfg.visual], feats[self.cfg.audio], batch["mask"],
                         with_reverse=self.training)
 
     def point_targets(self, batch: dict[str, Any], T: int, device) -> torch.Tensor:
-        return smoothed_point_targets(batch["points"], T, self.num_classes, self.params.point_on,
-                                      self.params.point_off, background=True, device=device)
+        return smoothed_point_targets(batch["points"], T, self.num_classes, self.loss_cfg.point_on,
+                                      self.loss_cfg.point_off, background=True, device=device)
 
     def contrastive(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-video L_fuse = term(audio) + term(visual); zeros without the reverse nets."""
         mask = outputs["mask"]
         if "x_pred_a" not in outputs:
             return torch.zeros(mask.shape[0], device=mask.device)
-        kw = dict(official_sign=self.params.official_contrastive_sign, eps=self.params.contrastive_eps)
+        kw = dict(official_sign=self.loss_cfg.official_contrastive_sign, eps=self.loss_cfg.contrastive_eps)
         return (reverse_mapping_infonce(outputs["a_fea"], outputs["x_pred_a"], mask, **kw)
                 + reverse_mapping_infonce(outputs["v_fea"], outputs["x_pred_v"], mask, **kw))
 
@@ -149,7 +139,7 @@ class TSLNetMethod(Method):
         targets = self.point_targets(batch, probs.shape[1], probs.device)
         dist = batch["label_distribution"].to(probs)
         terms = tsl_net_loss_terms(probs, targets, outputs["vid_ldl"], dist, self.contrastive(outputs),
-                                   outputs["mask"], self.params)
+                                   outputs["mask"], self.loss_cfg)
         total = terms["loss_total"].mean()
         log = {k: float(v.detach().float().mean()) for k, v in terms.items() if k not in ("act_seed", "bkg_seed")}
         return total, log
