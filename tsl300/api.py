@@ -98,7 +98,7 @@ class Localizer:
     """A loaded model plus its extractors; ``.localize()`` runs videos through both."""
 
     def __init__(self, method: torch.nn.Module, meta: dict, weights: Path, name: str,
-                 device: torch.device):
+                 device: torch.device, download: bool = False):
         from .methods.registry import ModelSpec
 
         self.method = method.to(device).eval()
@@ -106,6 +106,7 @@ class Localizer:
         self.weights = weights
         self.name = name
         self.device = device
+        self.download = download  # the user's flag: may the model's extractors fetch weights?
         self.spec = ModelSpec.from_json(meta["spec"])
         recipe = meta.get("recipe", {})
         self.modalities = list(recipe.get("data", {}).get("modalities", self.spec.modality_shapes))
@@ -179,7 +180,7 @@ class Localizer:
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
-        video = featurize(path, specs, progress=progress)
+        video = featurize(path, specs, progress=progress, download=self.download)
         return self.localize_features(video, source=str(path), **options)
 
     @torch.no_grad()
@@ -234,31 +235,34 @@ def _version() -> str:
     return __version__
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device | None = None
-               ) -> Localizer:
+def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device | None = None,
+               download: bool = False) -> Localizer:
     """Load a shipped model (by name, default ``"default"``) or a checkpoint / run folder
-    (through :func:`tsl300.engine.loader.load_trained`, as ``tsl300 test`` does)."""
+    (through :func:`tsl300.engine.loader.load_trained`, as ``tsl300 test`` does).
+
+    ``download=True`` lets the model's extractors download weights its sidecar names by URL
+    (only with their sha256; the URL is printed); without it nothing is ever downloaded."""
     from .engine.loader import load_trained
 
     name, given = resolve_model_path(name_or_path)
     device = pick_device(device)
     trained = load_trained(given, device)
-    return Localizer(trained.method, trained.meta, trained.weights, name, device)
+    return Localizer(trained.method, trained.meta, trained.weights, name, device, download=download)
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_model(name_or_path: str | None, device: str | None) -> Localizer:
-    return load_model(name_or_path, device=device)
+def _cached_model(name_or_path: str | None, device: str | None, download: bool = False) -> Localizer:
+    return load_model(name_or_path, device=device, download=download)
 
 
 def localize(path_or_paths, *, model: str | os.PathLike | Localizer | None = None,
-             device: str | torch.device | None = None, **kwargs: Any):
+             device: str | torch.device | None = None, download: bool = False, **kwargs: Any):
     """Localize sentiment in one video (a :class:`LocalizationResult`) or several (a list).
 
     ``model``: a shipped model name, a checkpoint path, or a :class:`Localizer` from
     :func:`load_model` (default: the shipped ``"default"`` model, loaded once and cached).
     ``device``: ``None`` picks CUDA when present, else CPU (a given :class:`Localizer` keeps the
-    device it was loaded on). Other keywords go to
+    device it was loaded on). ``download``: as in :func:`load_model`. Other keywords go to
     :meth:`Localizer.localize` (``threshold``, ``window``, ``overlap``, ``progress``,
     ``all_proposals``).
     """
@@ -266,5 +270,5 @@ def localize(path_or_paths, *, model: str | os.PathLike | Localizer | None = Non
         localizer = model
     else:
         key = None if model is None else str(model)
-        localizer = _cached_model(key, None if device is None else str(device))
+        localizer = _cached_model(key, None if device is None else str(device), bool(download))
     return localizer.localize(path_or_paths, **kwargs)

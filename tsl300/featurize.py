@@ -16,14 +16,25 @@ from typing import Any
 from .data.types import Video
 
 
-def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
-    """The installed extractor that produces ``spec`` (constructor options from its params)."""
+USER_ONLY_OPTIONS = ("self", "download")
+"""Constructor options a spec (a model's sidecar, a stranger's file) may never set: whether
+weights are downloaded is the user's choice (``download=``), never the model's."""
+
+
+def extractor_from_spec(spec: Mapping[str, Any], where: str = "", download: bool = False):
+    """The installed extractor that produces ``spec`` (constructor options from its params).
+
+    ``download`` (the user's flag, never the spec's) lets an extractor fetch weights the spec
+    names by URL and sha256.
+    """
     from .extractors import ExtractorSpec, get_extractor
 
     wanted = ExtractorSpec.from_dict(dict(spec))
     extractor = get_extractor(wanted.name)
     accepted = inspect.signature(type(extractor).__init__).parameters
-    options = {k: v for k, v in wanted.params.items() if k in accepted and k != "self"}
+    options = {k: v for k, v in wanted.params.items() if k in accepted and k not in USER_ONLY_OPTIONS}
+    if download and "download" in accepted:
+        options["download"] = True
     if options:
         extractor = get_extractor(wanted.name, **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
@@ -31,16 +42,17 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
 
 
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
-              progress: bool = False) -> Video:
+              progress: bool = False, download: bool = False) -> Video:
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
-    ``progress`` shows a decoding progress bar.
+    ``progress`` shows a decoding progress bar; ``download`` lets extractors fetch the weights
+    their specs name (by URL and sha256).
     """
     from .extractors import extract_video
 
-    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor")
+    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor", download)
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}

@@ -47,6 +47,9 @@ def add_arguments(parser) -> None:
                         help="also write one ActivityNet results JSON for every video of the batch "
                              "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
+    parser.add_argument("--download", action="store_true",
+                        help="let the model's extractors download the weights its sidecar names "
+                             "(by URL with sha256; the URL is printed). Default: never download")
 
 
 @dataclass
@@ -119,14 +122,14 @@ def localize_one(model, job: Job) -> Outcome:
 _WORKER_MODEL = None
 
 
-def _start_worker(model_name: str | None, device: str | None, threads: int) -> None:
+def _start_worker(model_name: str | None, device: str | None, threads: int, download: bool = False) -> None:
     import torch
 
     from ..api import load_model
 
     global _WORKER_MODEL
     torch.set_num_threads(threads)
-    _WORKER_MODEL = load_model(model_name, device=device)
+    _WORKER_MODEL = load_model(model_name, device=device, download=download)
 
 
 def _work(job: Job) -> Outcome:
@@ -156,7 +159,7 @@ def run(args) -> int:
         print(f"tsl300 localize: error: {exc}", file=sys.stderr)
         return 2
     out_dir = Path(args.output_dir)
-    model = load_model(args.model, device=args.device)  # errors here are user-facing (exit 1)
+    model = load_model(args.model, device=args.device, download=args.download)  # errors here are user-facing (exit 1)
 
     jobs, skipped = [], []
     for video in videos:
@@ -192,7 +195,7 @@ def run(args) -> int:
         threads = max(1, (os.cpu_count() or 1) // workers)
         largest_first = sorted(jobs, key=lambda j: -j.video.stat().st_size if j.video.is_file() else 0)
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                                 initargs=(args.model, args.device, threads)) as pool:
+                                 initargs=(args.model, args.device, threads, args.download)) as pool:
             for future in as_completed([pool.submit(_work, job) for job in largest_first]):
                 report(future.result())
     bar.close()
