@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .config_bounds import check_bounds
 from .errors import CheckpointError, MediaError
 from .types import CLASS_CODES, LocalizationResult, LocalizedSegment, ResultMetadata
 
@@ -112,6 +113,10 @@ class Localizer:
         self.modalities = list(recipe.get("data", {}).get("modalities", self.spec.modality_shapes))
         self.postprocess = dict(recipe.get("postprocess", {}))
         self.sha256 = file_sha256(weights)
+        for m, extractor in self.spec.extractor_specs.items():  # before any video is decoded
+            params = extractor.get("params") if isinstance(extractor, dict) else None
+            check_bounds(params if isinstance(params, dict) else {}, f"{weights}",
+                         f"spec.extractor_specs.{m}.params")
         if tuple(self.spec.classes) != CLASS_CODES:
             raise CheckpointError(f"{weights}: localize needs a model with classes {CLASS_CODES}, "
                                   f"this one has {tuple(self.spec.classes)}")

@@ -36,7 +36,7 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = "", download: bool
     if download and "download" in accepted:
         options["download"] = True
     if options:
-        extractor = get_extractor(wanted.name, **options)
+        extractor = get_extractor(wanted.name, where=where or f"extractor {wanted.name}", **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
     return extractor
 
