@@ -78,6 +78,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_threshold(threshold: float | None) -> None:
+    """ValueError unless ``threshold`` is None or a finite score in [0, 1] (NaN would reach the JSON)."""
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold must be a finite score in [0, 1], got {threshold!r}")
+
+
 def plan_windows(n_snippets: int, window: int, overlap: int) -> list[tuple[int, int]]:
     """``(start, length)`` windows covering ``[0, n_snippets)``; the last one ends at the end.
 
@@ -138,6 +144,7 @@ class Localizer:
         is what a reader wants; ``all_proposals=True`` returns the full ranked proposal list of
         the benchmark protocol (many overlapping segments; what average mAP is computed on).
         """
+        check_threshold(threshold)
         options = dict(threshold=threshold, window=window, overlap=overlap, all_proposals=all_proposals)
         if isinstance(path_or_paths, (str, os.PathLike)):
             return self._localize_one(Path(path_or_paths), progress, **options)
@@ -147,6 +154,7 @@ class Localizer:
                           overlap: int = DEFAULT_OVERLAP, source: str | None = None,
                           all_proposals: bool = False) -> LocalizationResult:
         """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
+        check_threshold(threshold)
         scores, segments, n_windows = self._run(video, window, overlap)
         if threshold is not None:
             segments = [s for s in segments if s.score >= threshold]

@@ -82,6 +82,10 @@ FIELD_BOUNDS: dict[str, Bound] = {
 }
 """Field name pattern -> allowed range; the first matching pattern applies."""
 
+FPS_BOUND = Bound(1.0, 1000.0)
+"""Frames per second of a video (``fps_dict.json``): a snippet is 16 frames, so 5e-324 fps would
+be snippets of 1e300 seconds and 1e6 fps snippets of microseconds."""
+
 
 def bound_for(name: str) -> Bound | None:
     for pattern, bound in FIELD_BOUNDS.items():

@@ -29,7 +29,7 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = "", download: bool
     """
     from .extractors import ExtractorSpec, get_extractor
 
-    wanted = ExtractorSpec.from_dict(dict(spec))
+    wanted = ExtractorSpec.from_dict(dict(spec), where)
     extractor = get_extractor(wanted.name)
     accepted = inspect.signature(type(extractor).__init__).parameters
     options = {k: v for k, v in wanted.params.items() if k in accepted and k not in USER_ONLY_OPTIONS}

@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-m", "--model", default=None,
                         help="shipped model name or checkpoint path (default: the shipped default model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=score_threshold, default=None,
                         help="drop segments scoring below this (default: keep all)")
     parser.add_argument("--all-proposals", action="store_true",
                         help="write the full ranked, overlapping proposal list (what average mAP is "
@@ -50,6 +50,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("--download", action="store_true",
                         help="let the model's extractors download the weights its sidecar names "
                              "(by URL with sha256; the URL is printed). Default: never download")
+
+
+def score_threshold(text: str) -> float:
+    """``--threshold``: a finite score in [0, 1] (``nan`` would write NaN, invalid JSON)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a segment score threshold must be in [0, 1]")
+    return value
 
 
 @dataclass
