@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 NAME = "localize"
@@ -156,6 +155,7 @@ def run(args) -> int:
     from ..api import load_model
     from ..errors import Tsl300Error
     from ..io.inputs import collect_inputs, unique_stems
+    from ..process_pool import stopped_by_sigterm, worker_pool
     from ..types import LocalizationResult
 
     if args.workers < 1:
@@ -208,8 +208,8 @@ def run(args) -> int:
         workers = min(args.workers, len(jobs))
         threads = max(1, (os.cpu_count() or 1) // workers)
         largest_first = sorted(jobs, key=lambda j: -j.video.stat().st_size if j.video.is_file() else 0)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                                 initargs=(args.model, args.device, threads, args.download)) as pool:
+        with worker_pool(workers, _start_worker, (args.model, args.device, threads, args.download)) as pool, \
+                stopped_by_sigterm(pool):  # SIGTERM: the workers go first, then this process
             for future in as_completed([pool.submit(_work, job) for job in largest_first]):
                 report(future.result())
     bar.close()
