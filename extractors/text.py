@@ -27,7 +27,7 @@ import numpy as np
 
 from tsl300 import timegrid
 from tsl300.io import VideoRequest
-from tsl300.io.subtitles import Cue, Transcript, cue_weights, find_transcript, read_embedded, read_transcript
+from tsl300.io.subtitles import Cue, Transcript, find_transcript, read_embedded, read_transcript
 
 from .base import Extractor, Sink
 from .registry import register_extractor
@@ -81,6 +81,17 @@ def hashed_words(texts: Sequence[str], dim: int = HASH_DIM) -> np.ndarray:
 def cue_features(texts: Sequence[str], dim: int = HASH_DIM) -> np.ndarray:
     """(n, 4 + dim): VADER scores then hashed words, per cue."""
     return np.concatenate([vader_scores(texts), hashed_words(texts, dim)], axis=1)
+
+
+def cue_weights(cues: list[Cue], n_snippets: int, fps: float) -> np.ndarray:
+    """(T, n_cues) fraction of each snippet covered by each cue (0..1), from the time grid."""
+    index = np.arange(n_snippets)
+    lo = timegrid.snippet_start(index, fps)[:, None]
+    hi = timegrid.snippet_end(index, fps)[:, None]
+    starts = np.array([c.start for c in cues], np.float64)[None, :]
+    ends = np.array([c.end for c in cues], np.float64)[None, :]
+    overlap = np.clip(np.minimum(hi, ends) - np.maximum(lo, starts), 0.0, None)
+    return (overlap / timegrid.snippet_seconds(fps)).reshape(n_snippets, len(cues))
 
 
 def text_features(cues: Sequence[Cue], n_snippets: int, fps: float, dim: int = HASH_DIM) -> np.ndarray:

@@ -149,10 +149,12 @@ class Localizer:
         duration = float(video.duration if video.duration is not None else
                          video.num_snippets * self.spec_snippet_frames / video.fps)
         audio_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "audio"}
+        text_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "text"}
         meta = ResultMetadata(
             duration=duration, fps=float(video.fps), model_name=self.name, model_sha256=self.sha256,
             extractors=[dict(self.spec.extractor_specs.get(m, {})) for m in self.modalities],
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
+            text_missing=bool(text_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
             threshold=threshold, all_proposals=all_proposals)

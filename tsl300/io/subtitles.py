@@ -8,8 +8,8 @@ after it), overlapping cues (kept; each counts by its own overlap) and a file th
 (read as cp1252) each give a warning naming the file and the cue, never an exception. An empty
 or unreadable file is a transcript with no cues and a warning.
 
-Placement on the grid goes through :mod:`tsl300.timegrid` only: :func:`cue_weights` gives, per
-snippet and cue, the fraction of the snippet the cue covers.
+Placing cues on the snippet grid is the ``text`` extractor's job (``cue_weights``, through
+:mod:`tsl300.timegrid`); this module only reads times and text.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import timegrid
 
 SUFFIXES = (".json", ".srt", ".vtt")
 """Transcript file types, in the order they are looked for (whisper JSON first)."""
@@ -216,10 +215,13 @@ def read_embedded(video: str | Path, duration: float | None = None) -> Transcrip
     """Cues of the first text subtitle stream inside ``video`` (PyAV), or None when there is none."""
     import av
 
+    from ..errors import MediaError
+    from ._container import open_container
+
     warnings: list[str] = []
     cues: list[Cue] = []
     try:
-        with av.open(str(video)) as container:
+        with open_container(video) as container:
             if not container.streams.subtitles:
                 return None
             stream = container.streams.subtitles[0]
@@ -230,11 +232,12 @@ def read_embedded(video: str | Path, duration: float | None = None) -> Transcrip
                 start = float(packet.pts * stream.time_base)
                 end = start + float((packet.duration or 0) * stream.time_base)
                 for subtitle in packet.decode():
-                    for rect in getattr(subtitle, "rects", ()):
+                    # PyAV >= 14 yields the rectangles themselves, older versions SubtitleSets of them
+                    for rect in (subtitle.rects if hasattr(subtitle, "rects") else (subtitle,)):
                         text = _rect_text(rect)
                         if text:
-                            cues.append(Cue(start, end, text))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
+                            cues.append(Cue(start, end, text, len(cues) + 1))
+    except (MediaError, av.error.FFmpegError, OSError, ValueError) as exc:
         return Transcript([], f"{video}#subtitles", None, [f"{video}: subtitle stream unreadable ({exc})"])
     source = f"{video}#subtitles"
     return Transcript(check_cues(cues, source, duration, warnings), source,
@@ -242,24 +245,16 @@ def read_embedded(video: str | Path, duration: float | None = None) -> Transcrip
 
 
 def _rect_text(rect) -> str:
-    """Plain text of one decoded subtitle rectangle (ASS events keep the text after 8 commas)."""
+    """Plain text of one decoded subtitle rectangle: ``dialogue`` (PyAV's text of an ASS event),
+    else the ASS event's text field (after 8 commas), else ``text``; bitmaps give ''."""
+    dialogue = getattr(rect, "dialogue", None)
     ass = getattr(rect, "ass", None)
-    text = ass if ass else getattr(rect, "text", None)
+    if dialogue:
+        text = dialogue
+    elif ass:
+        text = (ass.decode("utf-8", errors="replace") if isinstance(ass, bytes) else ass).split(",", 8)[-1]
+    else:
+        text = getattr(rect, "text", None) or ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    if not text:
-        return ""
-    if ass:
-        text = text.split(",", 8)[-1].replace("\\N", " ").replace("\\n", " ")
-    return _clean(text)
-
-
-def cue_weights(cues: list[Cue], n_snippets: int, fps: float) -> np.ndarray:
-    """(T, n_cues) fraction of each snippet covered by each cue (0..1), from the time grid."""
-    index = np.arange(n_snippets)
-    lo = timegrid.snippet_start(index, fps)[:, None]
-    hi = timegrid.snippet_end(index, fps)[:, None]
-    starts = np.array([c.start for c in cues], np.float64)[None, :]
-    ends = np.array([c.end for c in cues], np.float64)[None, :]
-    overlap = np.clip(np.minimum(hi, ends) - np.maximum(lo, starts), 0.0, None)
-    return (overlap / timegrid.snippet_seconds(fps)).reshape(n_snippets, len(cues))
+    return _clean(text.replace("\\N", " ").replace("\\n", " "))
