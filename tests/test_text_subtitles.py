@@ -65,7 +65,7 @@ def test_malformed_srt_each_fault_warns_with_file_and_cue(tmp_path):
     w = "\n".join(t.warnings)
     assert all(line.startswith(str(path)) for line in t.warnings)
     assert "not UTF-8" in w
-    assert "cue 2 ('2') skipped: unreadable" in w
+    assert "cue 2 ('00:00:0x,000 --> 00:00:03,000') skipped: unreadable" in w
     assert "cue 3 ('backwards') skipped: ends at 4.000 s" in w
     assert "cue 4 at 1.500 s ('overlapping') overlaps" in w
     assert "cue 5 ('past the end') cut at the video's end" in w
@@ -127,3 +127,12 @@ def test_embedded_subtitle_stream(tmp_path):
     t = read_embedded(video, duration=5.5)
     assert [(c.start, c.end, c.text) for c in t.cues] == [(0.5, 2.0, "I love this!"), (2.5, 4.25, "This is awful.")]
     assert read_embedded(SHARED_CLIP) is None
+
+
+def test_webvtt_bad_cue_is_skipped_alone(tmp_path):
+    path = tmp_path / "b.vtt"
+    path.write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nfine\n\n00:0x.000 --> 00:02.000\nbroken\n\n"
+                    "00:02.000 --> 00:03.000\nalso fine\n", encoding="utf-8")
+    t = read_transcript(path)
+    assert [c.text for c in t.cues] == ["fine", "also fine"]
+    assert t.warnings == [f"{path}: cue 2 ('00:0x.000 --> 00:02.000') skipped: unreadable (bad timing line)"]

@@ -67,6 +67,12 @@ def _clean(text: str) -> str:
     return " ".join(_TAG.sub(" ", text).split())
 
 
+def _timing_line(block: str) -> str:
+    """The line of a cue block that names it best in a warning: its timing line, else its first."""
+    lines = block.strip().splitlines()
+    return next((line for line in lines if "-->" in line), lines[0])[:60]
+
+
 def _srt_cues(path: Path, text: str, warnings: list[str]) -> list[Cue]:
     import srt
 
@@ -77,7 +83,7 @@ def _srt_cues(path: Path, text: str, warnings: list[str]) -> list[Cue]:
         try:
             parsed = list(srt.parse(block + "\n\n"))
         except (srt.SRTParseError, ValueError) as exc:
-            first = block.strip().splitlines()[0][:60]
+            first = _timing_line(block)
             warnings.append(f"{path}: cue {number} ({first!r}) skipped: unreadable ({type(exc).__name__})")
             continue
         cues.extend(Cue(s.start.total_seconds(), s.end.total_seconds(), _clean(s.content), number)
@@ -105,8 +111,11 @@ def _vtt_cues(path: Path, text: str, warnings: list[str]) -> list[Cue]:
         try:
             parsed = webvtt.from_string("WEBVTT\n\n" + block + "\n").captions
         except Exception as exc:  # webvtt-py raises several error types for one bad cue
-            first = block.strip().splitlines()[0][:60]
-            warnings.append(f"{path}: cue {number} ({first!r}) skipped: unreadable ({type(exc).__name__})")
+            parsed, reason = [], type(exc).__name__
+        else:
+            reason = "bad timing line"  # webvtt-py drops a cue it cannot time without an error
+        if not parsed:
+            warnings.append(f"{path}: cue {number} ({_timing_line(block)!r}) skipped: unreadable ({reason})")
             continue
         cues.extend(Cue(_seconds(c.start_time), _seconds(c.end_time), _clean(c.text), number) for c in parsed)
     return cues
