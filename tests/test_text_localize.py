@@ -1,6 +1,6 @@
 """Text as a third modality end to end: real features of real clips (visual_stats, audio_prosody,
 text from sidecar subtitles), a flagship trained on all three, then ``localize`` with and without
-subtitles (``metadata.text_missing``)."""
+subtitles or from a transcript folder (``metadata.text_missing``)."""
 from __future__ import annotations
 
 import shutil
@@ -72,3 +72,11 @@ def test_flagship_with_text_localizes_with_and_without_subtitles(tmp_path):
     assert without.metadata.text_missing and without.metadata.missing_modalities == ["text"]
     assert np.isfinite(without.scores).all() and without.scores.shape == with_text.scores.shape
     assert not np.allclose(without.scores, with_text.scores)   # the words change the scores
+
+    transcripts = tmp_path / "transcripts"                      # a transcript folder (whisper JSON)
+    transcripts.mkdir()
+    (transcripts / (bare.stem + ".json")).write_text(
+        '{"language": "en", "segments": [{"start": 0.2, "end": 1.8, "text": "%s"}]}' % lines["HAP"])
+    from_folder = tsl300.localize(bare, model=model, transcripts=transcripts)
+    assert not from_folder.metadata.text_missing
+    np.testing.assert_allclose(from_folder.scores, with_text.scores, atol=1e-6)
