@@ -80,3 +80,13 @@ def test_flagship_with_text_localizes_with_and_without_subtitles(tmp_path):
     from_folder = tsl300.localize(bare, model=model, transcripts=transcripts)
     assert not from_folder.metadata.text_missing
     np.testing.assert_allclose(from_folder.scores, with_text.scores, atol=1e-6)
+
+    from tsl300.cli import main
+    from tsl300.types import LocalizationResult
+
+    out = tmp_path / "out"
+    assert main(["localize", str(bare), "-o", str(out), "-m", str(report.runs[0].run_dir),
+                 "--transcripts", str(transcripts), "--device", "cpu", "--quiet"]) == 0
+    saved = LocalizationResult.from_json(out / (bare.stem + ".json"))
+    assert not saved.metadata.text_missing
+    np.testing.assert_allclose(saved.scores, with_text.scores, atol=1e-6)
