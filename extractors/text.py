@@ -12,6 +12,10 @@ trained model can learn words VADER does not know ("genius" scores 0 in VADER). 
 covered fraction, then the overlap-weighted mean of the cue features. Snippets without words
 are zeros with coverage 0; a video without any words is a missing modality (zeros, marker).
 
+Optional ``encoder``: a transformers text model (a ``save_pretrained`` folder, or a hub id already
+in the local cache; nothing is downloaded) whose attention-masked mean last hidden state per cue
+is appended (``emb_*`` columns) and named in the spec.
+
 VADER is English only: a transcript that names another language (whisper's ``language``, a
 subtitle stream's language tag) is treated as no words, with a warning.
 """
@@ -26,6 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from tsl300 import timegrid
+from tsl300.errors import CheckpointError
 from tsl300.io import VideoRequest
 from tsl300.io.subtitles import Cue, Transcript, find_transcript, read_embedded, read_transcript
 
@@ -78,9 +83,44 @@ def hashed_words(texts: Sequence[str], dim: int = HASH_DIM) -> np.ndarray:
     return out / np.maximum(norm, 1e-6)
 
 
-def cue_features(texts: Sequence[str], dim: int = HASH_DIM) -> np.ndarray:
-    """(n, 4 + dim): VADER scores then hashed words, per cue."""
-    return np.concatenate([vader_scores(texts), hashed_words(texts, dim)], axis=1)
+@lru_cache(maxsize=2)
+def _encoder(model: str):
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        return (AutoTokenizer.from_pretrained(model, local_files_only=True),
+                AutoModel.from_pretrained(model, local_files_only=True).eval())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{model}: cannot load the text encoder ({str(exc).splitlines()[0]}); "
+                              "give a local save_pretrained folder") from None
+
+
+def embedding_dim(encoder: str | None) -> int:
+    return int(_encoder(encoder)[1].config.hidden_size) if encoder else 0
+
+
+def sentence_embeddings(texts: Sequence[str], encoder: str, batch: int = 32) -> np.ndarray:
+    """(n, hidden) attention-masked mean of the encoder's last hidden states, per text."""
+    import torch
+
+    tokenizer, model = _encoder(encoder)
+    out = np.zeros((len(texts), embedding_dim(encoder)), np.float32)
+    for i in range(0, len(texts), batch):
+        enc = tokenizer(list(texts[i:i + batch]), padding=True, truncation=True, max_length=128,
+                        return_tensors="pt")
+        with torch.inference_mode():
+            hidden = model(**enc).last_hidden_state                       # (B, L, H)
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)       # (B, L, 1)
+        out[i:i + batch] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().numpy()
+    return out
+
+
+def cue_features(texts: Sequence[str], dim: int = HASH_DIM, encoder: str | None = None) -> np.ndarray:
+    """(n, 4 + dim [+ hidden]): VADER scores, hashed words [, encoder embedding], per cue."""
+    parts = [vader_scores(texts), hashed_words(texts, dim)]
+    if encoder:
+        parts.append(sentence_embeddings(texts, encoder))
+    return np.concatenate(parts, axis=1)
 
 
 def cue_weights(cues: list[Cue], n_snippets: int, fps: float) -> np.ndarray:
@@ -94,14 +134,16 @@ def cue_weights(cues: list[Cue], n_snippets: int, fps: float) -> np.ndarray:
     return (overlap / timegrid.snippet_seconds(fps)).reshape(n_snippets, len(cues))
 
 
-def text_features(cues: Sequence[Cue], n_snippets: int, fps: float, dim: int = HASH_DIM) -> np.ndarray:
-    """(T, 1 + 4 + dim) per-snippet features: coverage, then the overlap-weighted mean cue features."""
-    out = np.zeros((n_snippets, 1 + 4 + dim), np.float32)
+def text_features(cues: Sequence[Cue], n_snippets: int, fps: float, dim: int = HASH_DIM,
+                  encoder: str | None = None) -> np.ndarray:
+    """(T, 1 + 4 + dim [+ hidden]) per-snippet features: coverage, then the overlap-weighted mean
+    cue features."""
+    out = np.zeros((n_snippets, 1 + 4 + dim + embedding_dim(encoder)), np.float32)
     if not cues or n_snippets == 0:
         return out
     weights = cue_weights(list(cues), n_snippets, fps)                 # (T, n)
     total = weights.sum(axis=1, keepdims=True)                           # (T, 1)
-    pooled = weights @ cue_features([c.text for c in cues], dim) / np.maximum(total, 1e-9)
+    pooled = weights @ cue_features([c.text for c in cues], dim, encoder) / np.maximum(total, 1e-9)
     out[:, :1] = np.minimum(total, 1.0)
     out[:, 1:] = pooled
     return out
@@ -124,16 +166,19 @@ class TextExtractor(Extractor):
     modality = "text"
     input = "video"
 
-    def __init__(self, hash_dim: int = HASH_DIM, transcripts: str | None = None):
+    def __init__(self, hash_dim: int = HASH_DIM, transcripts: str | None = None, encoder: str | None = None):
         self.hash_dim = int(hash_dim)
         self.transcripts = transcripts
+        self.encoder = str(encoder) if encoder else None
 
     def spec(self) -> ExtractorSpec:
-        columns = ("coverage",) + VADER_COLUMNS + tuple(f"hash_{i}" for i in range(self.hash_dim))
+        columns = (("coverage",) + VADER_COLUMNS + tuple(f"hash_{i}" for i in range(self.hash_dim))
+                   + tuple(f"emb_{i}" for i in range(embedding_dim(self.encoder))))
+        params = {"hash_dim": self.hash_dim, "lexicon": "vaderSentiment", "hash": "md5 signed unigrams, l2 per cue"}
+        if self.encoder:
+            params["encoder"] = self.encoder
         return ExtractorSpec(name=self.name, version=self.version, modality=self.modality, input="text",
-                             shape=(len(columns),), columns=columns,
-                             params={"hash_dim": self.hash_dim, "lexicon": "vaderSentiment",
-                                     "hash": "md5 signed unigrams, l2 per cue"})
+                             shape=(len(columns),), columns=columns, params=params)
 
     def request(self, info, fps):
         return VideoRequest(width=16, height=16)  # the frames are ignored; only the clock is used
@@ -171,4 +216,4 @@ class _TextSink(Sink):
         for message in self.warnings:
             _warnings.warn(message, stacklevel=2)
         self.missing = transcript.empty
-        return text_features(transcript.cues, n_snippets, self.fps, self.extractor.hash_dim)
+        return text_features(transcript.cues, n_snippets, self.fps, self.extractor.hash_dim, self.extractor.encoder)

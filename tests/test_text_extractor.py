@@ -99,3 +99,47 @@ def test_other_language_transcript_is_masked_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="English only"):
         r = extract_video(video, [get_extractor("text", transcripts=str(folder))])
     assert r.missing == ("text",) and not r.features["text"].any()
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    """A tiny random BERT and its word-piece tokenizer, saved as a local folder (no download)."""
+    torch = pytest.importorskip("torch")
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "love", "hate", "it", "this"]) + "\n")
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, max_position_embeddings=32)).save_pretrained(folder)
+    return str(folder)
+
+
+def test_encoder_embeddings_are_masked_means_and_named_in_the_spec(tiny_encoder, tmp_path):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from tsl300.errors import CheckpointError
+    from tsl300.extractors import get_extractor
+    from tsl300.extractors.text import sentence_embeddings, text_features
+    from tsl300.featurize import extractor_from_spec
+
+    texts = ["I love it", "I hate this love it"]
+    got = sentence_embeddings(texts, tiny_encoder, batch=1)
+    tok, model = AutoTokenizer.from_pretrained(tiny_encoder), AutoModel.from_pretrained(tiny_encoder).eval()
+    with torch.no_grad():
+        want = [model(**tok(t, return_tensors="pt")).last_hidden_state[0].mean(0).numpy() for t in texts]
+    np.testing.assert_allclose(got, np.stack(want), atol=1e-5)   # padding in a batch would not change it
+    np.testing.assert_allclose(sentence_embeddings(texts, tiny_encoder, batch=2), got, atol=1e-5)
+
+    spec = get_extractor("text", hash_dim=16, encoder=tiny_encoder).spec()
+    assert spec.shape == (1 + 4 + 16 + 8,) and spec.params["encoder"] == tiny_encoder
+    assert spec.columns[-1] == "emb_7"
+    assert extractor_from_spec(spec.to_dict()).spec() == spec
+    x = text_features([Cue(0.0, 0.64, "I love it")], 2, 25.0, dim=16, encoder=tiny_encoder)
+    np.testing.assert_allclose(x[0, 21:], got[0], atol=1e-5)
+    assert not x[1].any()
+    with pytest.raises(CheckpointError, match="cannot load the text encoder"):
+        text_features([], 1, 25.0, encoder=str(tmp_path / "nowhere"))

@@ -119,7 +119,7 @@ def build_meld_dataset(meld_dir: str | Path, out: str | Path, seed: int = 0, ext
     from ..extractors.text import text_features
 
     def featurize(cues, n, fps):
-        return text_features(cues, n, fps, extractor.hash_dim)
+        return text_features(cues, n, fps, extractor.hash_dim, extractor.encoder)
 
     videos = []
     for subset, filename in SPLITS.items():
