@@ -96,3 +96,22 @@ def browser_or_skip():
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='tsl300_chromium_')}")
     return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def synthetic_webm(path: Path, seconds: float = 2.0, fps: int = 25, size=(96, 64)) -> Path:
+    """A small VP8 webm (colour ramp, no audio) for browser tests that need no real media."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"deadline": "realtime", "cpu-used": "8"}
+        for k in range(int(seconds * fps)):
+            image = np.full((size[1], size[0], 3), (10 * k) % 256, np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = k
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
