@@ -112,3 +112,20 @@ def test_folder_scan_lists_non_videos_and_refuses_duplicate_ids(tmp_path):
     write_video(tmp_path / "sub" / "one.mp4", 1.0)
     with pytest.raises(DataError, match="two videos have the id 'one'"):
         scan_folder(tmp_path)
+
+
+def test_png_lanes_use_full_height_bars_with_score_labels_and_relative_opacity():
+    import numpy as np
+
+    from tsl300.plotting import segment_opacity, timeline_figure
+    from tsl300.types import LocalizationResult, LocalizedSegment, ResultMetadata
+
+    segments = [LocalizedSegment(1, 3, "positive", 1.4), LocalizedSegment(6, 8, "positive", 0.2)]
+    result = LocalizationResult("v.mp4", segments, np.zeros((10, 2)), ResultMetadata(duration=10.0, fps=16.0))
+    _, lanes = timeline_figure(result).axes
+    bars = [c for c in lanes.collections if len(c.get_paths())]
+    extents = [(p.vertices[:, 1].min(), p.vertices[:, 1].max()) for c in bars for p in c.get_paths()]
+    assert len(bars) == 2 and extents[0] == extents[1]  # same height whatever the score
+    assert [c.get_alpha() for c in bars] == [pytest.approx(1.0), pytest.approx(segment_opacity(0.2, 1.4))]
+    assert [t.get_text() for t in lanes.texts] == ["1.40", "0.20"]
+    assert all("height" not in t.get_text() for t in lanes.get_yticklabels())
