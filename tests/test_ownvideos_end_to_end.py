@@ -18,7 +18,7 @@ TEST_CLIP = "1001_DFA_NEU_XX"
 
 
 @pytest.mark.slow
-def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch):
+def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch, capsys):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -69,11 +69,15 @@ def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch):
     assert segment.start == pytest.approx(0.2 * duration, abs=0.05)
     assert segment.end == pytest.approx(0.8 * duration, abs=0.05)
 
-    # 2. dataset build: three train videos with one point each, the segment video as test
-    data = tmp_path / "data"
-    report = build_dataset(videos, [points], data, segments=segments, test_fraction=0.25, seed=0)
-    assert report.train == [c[0] for c in CLICKS] and report.test == [TEST_CLIP]
-    assert [s.split(":")[0] for s in report.skipped_files] == [str(videos / "notes.txt")]
+    # 2. dataset build (the README's command): three train videos with one point each, the
+    #    segment video as test
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["dataset", "build", str(videos), "--points", str(points), "--segments", str(segments),
+                 "--out", str(data), "--test-fraction", "0.25", "--seed", "0", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 train, 1 test video(s); extracted 4" in printed and f"{videos / 'notes.txt'}: not a video" in printed
+    assert (data / "split_train.txt").read_text().split() == [c[0] for c in CLICKS]
+    assert (data / "split_test.txt").read_text().split() == [TEST_CLIP]
     fps = json.loads((data / "fps_dict.json").read_text())
     rows = (data / "point_gaussian" / "train" / "point_anno_0.txt").read_text().splitlines()
     assert rows == ["class,class_index,start_frame,stop_frame,video_id,point"] + [
@@ -84,13 +88,14 @@ def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch):
     again = build_dataset(videos, [points], data, segments=segments, test_fraction=0.25, seed=0)
     assert again.extracted == [] and len(again.reused) == 4  # resumable: nothing extracted twice
 
-    # 3. train a few steps on it; the test split is scored against the segment
-    run = tmp_path / "run"
-    trained = tsl300.train(ROOT / "recipes" / "default" / "default.yaml", data, run,
-                           overrides=["schedule.steps=3"])
-    assert trained.runs[0].result.steps == 3 and (run / "model.safetensors").is_file()
-    metrics = trained.runs[0].metrics  # scored on the test clip's one positive segment
+    # 3. train a few steps on it (the README's command); the test split is scored against the segment
+    recipe = ROOT / "recipes" / "default" / "default.yaml"
+    assert main(["train", str(recipe), "--data", str(data), "--out", str(run), "--set", "schedule.steps=3",
+                 "--quiet"]) == 0
+    assert (run / "model.safetensors").is_file()
+    metrics = json.loads((run / "metrics_test.json").read_text())
     assert metrics["class_index"] == {"p": 0} and 0.0 <= metrics["average_mAP"] <= 1.0
+    assert json.loads((run / "train_log.csv").read_text().splitlines()[-1].split(",")[0]) == 3
 
     # 4. localize a video with the run, and look at it
     result = tsl300.localize(videos / f"{TEST_CLIP}.webm", model=run)
