@@ -31,7 +31,7 @@ class LabelStore:
         self.durations = dict(durations)
         self.annotator = annotator
         self._lock = threading.Lock()
-        self._file_lock = FileLock(str(self.points_path) + ".lock")
+        self._file_lock = FileLock(str(self.points_path.with_name(f".{self.points_path.name}.lock")))
         for path in (self.points_path, self.segments_path):
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
