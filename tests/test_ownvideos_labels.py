@@ -129,3 +129,13 @@ def test_png_lanes_use_full_height_bars_with_score_labels_and_relative_opacity()
     assert [c.get_alpha() for c in bars] == [pytest.approx(1.0), pytest.approx(segment_opacity(0.2, 1.4))]
     assert [t.get_text() for t in lanes.texts] == ["1.40", "0.20"]
     assert all("height" not in t.get_text() for t in lanes.get_yticklabels())
+
+
+def test_points_become_frames_and_the_last_incomplete_snippet_moves_back():
+    from tsl300.owndata.build import BuildReport, _point_rows
+
+    points = [PointLabel("a", 0.9, "positive"), PointLabel("a", 0.3, "negative"), PointLabel("b", 0.1, "positive")]
+    report = BuildReport(root=None)
+    # video a: 25 fps, 1 complete snippet (frames 0-15): 0.9 s = frame 22 moves to 15; b is not in train
+    rows = _point_rows(points, {"a"}, {"a": 25.0, "b": 25.0}, {"a": 1}, report)
+    assert rows == [("a", 0, 7, 7), ("a", 1, 15, 15)] and report.moved_points == 1
