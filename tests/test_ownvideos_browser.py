@@ -39,6 +39,7 @@ def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
     synthetic_webm(folder / "a.webm", 2.0)
     synthetic_webm(folder / "b.webm", 2.0)
+    (folder / "notes.txt").write_text("not a video")  # listed and skipped by the server
     return folder
 
 
@@ -119,10 +120,13 @@ def start_server(videos: Path, points: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tsl300", "annotate", str(videos), "--points", str(points)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    before = []
     for line in proc.stdout:
         if line.startswith("open "):
+            assert f"skipped {videos / 'notes.txt'}: not a video file (suffix .txt)" in "".join(before)
             return proc, line.split()[1]
-    raise AssertionError(f"server did not start (exit {proc.wait()})")
+        before.append(line)
+    raise AssertionError(f"server did not start (exit {proc.wait()}): {''.join(before)}")
 
 
 @pytest.mark.slow
@@ -149,6 +153,31 @@ def test_killing_the_server_between_two_clicks_keeps_the_first(browser, videos, 
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+def test_two_tabs_on_one_file_keep_each_others_points(browser, videos, tmp_path):
+    points = tmp_path / "points.csv"
+    folder = scan_folder(videos)
+    server = make_server(folder, LabelStore(points, folder.durations))
+    serve_in_thread(server)
+    first = browser.current_window_handle
+    try:
+        open_page(browser, url_of(server))
+        browser.switch_to.new_window("tab")
+        open_page(browser, url_of(server))  # both tabs loaded before either clicks
+        browser.execute_async_script(SEEK, 1.0)
+        press(browser, "n")
+        wait_for(lambda: "a,1.000,negative" in read(points), what="tab 2's point")
+        browser.close()
+        browser.switch_to.window(first)
+        browser.execute_async_script(SEEK, 0.25)
+        press(browser, "p")  # the stale tab adds its point without dropping tab 2's
+        wait_for(lambda: "a,0.250,positive" in read(points), what="tab 1's point")
+        assert read(points) == "video,time,label\na,0.250,positive\na,1.000,negative\n"
+        assert browser.execute_script("return document.querySelectorAll('#timeline .point').length") == 2
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def viewer_result(video: Path):
