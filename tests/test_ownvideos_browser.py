@@ -94,7 +94,8 @@ def test_annotating_with_keys_and_the_timeline_writes_the_expected_rows(browser,
         wait_for(lambda: "b,1.000,negative" in read(points), what="the point on b")
         assert read(points) == ("video,time,label,annotator\n"
                                 "a,0.500,positive,tester\nb,1.000,negative,tester\n")
-        assert "2 with points" in browser.find_element(By.ID, "progress").text
+        wait_for(lambda: browser.find_element(By.ID, "progress").text == "video 2 of 2, 2 with points",
+                 what="the progress over the folder")
 
         # segment mode: drag from 25 % to 75 % of the timeline makes a segment of about 0.5-1.5 s
         press(browser, "s")
@@ -229,6 +230,16 @@ def test_viewer_offline_pixel_positions_and_click_to_seek(browser, tmp_path):
         current = wait_for(lambda: browser.execute_script(
             "const v = document.getElementById('video'); return v.seeking ? null : v.currentTime"), what="seek")
         assert abs(current - start) < 0.1
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    curves = browser.find_element(By.ID, "curves")  # a click on the curves seeks to that time
+    browser.execute_script("arguments[0].scrollIntoView()", curves)
+    ActionChains(browser).move_to_element_with_offset(curves, int(0.75 * 800 - curves.rect["width"] / 2), 0) \
+        .click().perform()
+    current = wait_for(lambda: browser.execute_script(
+        "const v = document.getElementById('video'); return v.seeking || v.currentTime < 1 ? null : v.currentTime"),
+        what="seek from the curves")
+    assert abs(current - 3.0) < 0.1
     rows = browser.find_elements(By.CSS_SELECTOR, "#list tbody tr")
     assert [r.text.split() for r in rows] == [["1", "0.640", "1.920", "positive", "1.400"],
                                               ["2", "2.560", "3.200", "negative", "0.350"]]

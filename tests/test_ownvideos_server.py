@@ -68,10 +68,25 @@ def test_api_saves_each_operation_and_reports_errors(server):
     response = conn.getresponse()
     assert response.status == 200 and json.loads(response.read())["changed"] is True
     assert (tmp_path / "points.csv").read_text() == "video,time,label\nclip,0.250,positive\n"
-    conn.request("POST", "/api/op", body=json.dumps({**op, "time": 9}))
+    conn.request("POST", "/api/op", body=json.dumps({**op, "time": 9}), headers={"Content-Type": "application/json"})
     response = conn.getresponse()
     assert response.status == 400 and "outside video 'clip'" in json.loads(response.read())["error"]
     conn.close()
     state = json.loads(get(srv, "/api/state")[1])
     assert state["videos"] == [{"id": "clip", "url": "/media/clip.mp4", "duration": pytest.approx(1.0, abs=0.05),
                                 "points": 1}]
+
+
+def test_other_sites_cannot_change_or_read_labels(server):
+    srv, _, tmp_path = server
+    op = json.dumps({"op": "add", "kind": "point", "video": "clip", "time": 0.5, "label": "positive"})
+    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=10)
+    conn.request("POST", "/api/op", body=op, headers={"Content-Type": "text/plain"})  # a cross-site "simple" post
+    assert conn.getresponse().status == 415
+    conn.close()
+    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=10)
+    conn.request("POST", "/api/op", body=op, headers={"Content-Type": "application/json", "Host": "evil.example:80"})
+    assert conn.getresponse().status == 403
+    conn.close()
+    assert get(srv, "/api/state", {"Host": "evil.example"})[0] == 403  # DNS rebinding
+    assert not (tmp_path / "points.csv").exists()

@@ -1,6 +1,7 @@
 """``tsl300 annotate``: a local web app (standard library only, no CDN) to click points.
 
-Listens on 127.0.0.1 only. Serves one page (``annotate.html``), a small JSON API over a
+Listens on 127.0.0.1 only and answers only requests addressed to it (no DNS rebinding) and,
+for changes, only JSON (no cross-site form posts). Serves one page (``annotate.html``), a small JSON API over a
 :class:`~.label_store.LabelStore`, and the videos of the chosen folder: only files that the
 folder scan listed as videos are served (by their relative path), so a request with ``..``, an
 absolute path or any other file is refused. Videos are served with HTTP range requests, which
@@ -77,9 +78,18 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):  # noqa: N802
         self.do_GET()
 
+    def _foreign_host(self) -> bool:
+        """A Host other than this server's address: a DNS-rebinding page, refused (403)."""
+        host, port = self.server.server_address[:2]
+        if self.headers.get("Host") in (f"{host}:{port}", f"localhost:{port}"):
+            return False
+        self._error(403, "refused: requests must be addressed to this local server")
+        return True
+
     def do_GET(self):  # noqa: N802
-        raw_path = self.path
-        url = urlsplit(raw_path)
+        if self._foreign_host():
+            return
+        url = urlsplit(self.path)
         if url.path in ("/", "/index.html"):
             return self._send(200, page_html(), "text/html; charset=utf-8")
         if url.path == "/api/state":
@@ -94,8 +104,14 @@ class Handler(BaseHTTPRequestHandler):
         return self._error(404, "not found")
 
     def do_POST(self):  # noqa: N802
+        if self._foreign_host():
+            return
         if urlsplit(self.path).path != "/api/op":
             return self._error(404, "not found")
+        # JSON only: another web site cannot send it without a CORS preflight, which is never
+        # granted, so a page open in the same browser cannot change the labels
+        if self.headers.get_content_type() != "application/json":
+            return self._error(415, "operations are JSON (Content-Type: application/json)")
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 < length <= MAX_BODY:
             return self._error(400, "missing or oversized body")
