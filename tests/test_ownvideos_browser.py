@@ -108,9 +108,15 @@ def test_annotating_with_keys_and_the_timeline_writes_the_expected_rows(browser,
         assert (seg.video, seg.label) == ("b", "positive")
         assert seg.start == pytest.approx(0.5, abs=0.03) and seg.end == pytest.approx(1.5, abs=0.03)
 
+        # drag the point marker a quarter of the timeline to the right: 1.0 s -> about 1.5 s
+        marker = browser.find_element(By.CSS_SELECTOR, "#timeline .point")
+        ActionChains(browser).click_and_hold(marker).move_by_offset(int(width / 4), 0).release().perform()
+        wait_for(lambda: "b,1.000" not in read(points), what="the moved point")
+        (moved,) = [line for line in read(points).splitlines() if line.startswith("b,")]
+        assert float(moved.split(",")[1]) == pytest.approx(1.5, abs=0.03) and moved.endswith(",negative,tester")
         # click (no drag) on the point marker deletes it
         browser.find_element(By.CSS_SELECTOR, "#timeline .point").click()
-        wait_for(lambda: "b,1.000" not in read(points), what="the deleted point")
+        wait_for(lambda: "b," not in read(points), what="the deleted point")
         assert read(points) == "video,time,label,annotator\na,0.500,positive,tester\n"
     finally:
         server.shutdown()
