@@ -50,6 +50,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--transcripts", metavar="DIR", default=None,
                         help="folder of STEM.{json,srt,vtt} transcripts (whisper JSON/SRT, subtitles) for a "
                              "model that reads text; else STEM.srt/.vtt next to each video or its subtitle stream")
+    parser.add_argument("--view", action="store_true",
+                        help="also write an HTML page per video to look at the result (see tsl300 view)")
 
 
 @dataclass
@@ -149,6 +151,8 @@ def run(args) -> int:
         print("tsl300 localize: error: --workers must be at least 1", file=sys.stderr)
         return 2
     formats = FORMATS if args.format == "all" else (args.format,)
+    if getattr(args, "view", False) and "json" not in formats:
+        formats = ("json",) + formats
     if args.combined and "json" not in formats:
         formats = ("json",) + formats
     try:
@@ -202,6 +206,8 @@ def run(args) -> int:
     bar.close()
 
     failures = [o for o in outcomes if o.error]
+    if getattr(args, "view", False):
+        failures += write_views(out_dir, [v for v in videos if v not in {o.video for o in failures}])
     written = sum(len(o.written) for o in outcomes)
     if args.combined:
         failed = {o.video for o in failures}
@@ -221,6 +227,21 @@ def run(args) -> int:
                   file=sys.stderr)
         return 1
     return 0
+
+
+def write_views(out_dir: Path, videos: list[Path]) -> list[Outcome]:
+    """``--view``: ``{stem}.html`` next to each result JSON (tsl300 view); failures as outcomes."""
+    from ..errors import Tsl300Error
+    from ..owndata.viewer import write_view
+
+    failed = []
+    for video in videos:
+        paths = output_paths(out_dir, video, ("json", "html"))
+        try:
+            write_view(paths["json"], paths["html"], video=video)
+        except (Tsl300Error, OSError) as exc:
+            failed.append(Outcome(video, error=f"{video}: cannot write its page: {exc}"))
+    return failed
 
 
 def write_combined(path: Path, json_files: list[Path]) -> None:
