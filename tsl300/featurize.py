@@ -21,9 +21,12 @@ USER_ONLY_OPTIONS = ("self", "download")
 weights are downloaded is the user's choice (``download=``), never the model's."""
 
 
-def extractor_from_spec(spec: Mapping[str, Any], where: str = "", download: bool = False):
+def extractor_from_spec(spec: Mapping[str, Any], where: str = "", inputs: Mapping[str, Any] | None = None,
+                        download: bool = False):
     """The installed extractor that produces ``spec`` (constructor options from its params).
 
+    ``inputs``: options that say where an extractor finds its input and do not change its numbers
+    (``transcripts=DIR`` for ``text``); each is passed only to extractors that accept it.
     ``download`` (the user's flag, never the spec's) lets an extractor fetch weights the spec
     names by URL and sha256.
     """
@@ -32,7 +35,8 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = "", download: bool
     wanted = ExtractorSpec.from_dict(dict(spec), where)
     extractor = get_extractor(wanted.name)
     accepted = inspect.signature(type(extractor).__init__).parameters
-    options = {k: v for k, v in wanted.params.items() if k in accepted and k not in USER_ONLY_OPTIONS}
+    from_spec = {k: v for k, v in wanted.params.items() if k not in USER_ONLY_OPTIONS}
+    options = {k: v for k, v in {**from_spec, **(inputs or {})}.items() if k in accepted and k != "self"}
     if download and "download" in accepted:
         options["download"] = True
     if options:
@@ -42,17 +46,18 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = "", download: bool
 
 
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
-              progress: bool = False, download: bool = False) -> Video:
+              progress: bool = False, inputs: Mapping[str, Any] | None = None,
+              download: bool = False) -> Video:
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
-    ``progress`` shows a decoding progress bar; ``download`` lets extractors fetch the weights
-    their specs name (by URL and sha256).
+    ``progress`` shows a decoding progress bar; ``inputs`` as in :func:`extractor_from_spec`;
+    ``download`` lets extractors fetch the weights their specs name (by URL and sha256).
     """
     from .extractors import extract_video
 
-    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor", download)
+    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor", inputs, download)
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}
