@@ -62,6 +62,15 @@ def open_page(driver, url):
     wait_for(lambda: driver.execute_script("return document.body.dataset.ready === '1'"), what="page ready")
 
 
+def status_of(driver) -> str:
+    """The page sets its status line after it re-renders the timeline from the server's answer."""
+    return driver.execute_script("return document.getElementById('status').textContent")
+
+
+def markers(driver) -> int:
+    return driver.execute_script("return document.querySelectorAll('#timeline .point').length")
+
+
 def press(driver, keys):
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -104,6 +113,9 @@ def test_annotating_with_keys_and_the_timeline_writes_the_expected_rows(browser,
         (ActionChains(browser).move_to_element_with_offset(timeline, int(-width / 4), 0).click_and_hold()
          .move_by_offset(int(width / 2), 0).release().perform())
         wait_for(lambda: read(segments).count("\n") == 2, what="the segment row")
+        # the file is written before the page re-renders the timeline: wait for that, or the
+        # point marker found next is replaced under the mouse (a stale element)
+        wait_for(lambda: status_of(browser) == "saved add segment", what="the re-rendered timeline")
         (seg,) = read_segments(segments, folder.durations)
         assert (seg.video, seg.label) == ("b", "positive")
         assert seg.start == pytest.approx(0.5, abs=0.03) and seg.end == pytest.approx(1.5, abs=0.03)
@@ -112,6 +124,7 @@ def test_annotating_with_keys_and_the_timeline_writes_the_expected_rows(browser,
         marker = browser.find_element(By.CSS_SELECTOR, "#timeline .point")
         ActionChains(browser).click_and_hold(marker).move_by_offset(int(width / 4), 0).release().perform()
         wait_for(lambda: "b,1.000" not in read(points), what="the moved point")
+        wait_for(lambda: status_of(browser) == "saved move point", what="the re-rendered timeline")
         (moved,) = [line for line in read(points).splitlines() if line.startswith("b,")]
         assert float(moved.split(",")[1]) == pytest.approx(1.5, abs=0.03) and moved.endswith(",negative,tester")
         # click (no drag) on the point marker deletes it
@@ -152,7 +165,7 @@ def test_killing_the_server_between_two_clicks_keeps_the_first(browser, videos, 
     proc, url = start_server(videos, points)  # a restart resumes from the file
     try:
         open_page(browser, url + "#a")
-        assert browser.execute_script("return document.querySelectorAll('#timeline .point').length") == 1
+        wait_for(lambda: markers(browser) == 1, what="the resumed marker")
         browser.execute_async_script(SEEK, 1.5)
         press(browser, "n")
         wait_for(lambda: "a,1.500,negative" in read(points), what="the second click")
@@ -181,7 +194,7 @@ def test_two_tabs_on_one_file_keep_each_others_points(browser, videos, tmp_path)
         press(browser, "p")  # the stale tab adds its point without dropping tab 2's
         wait_for(lambda: "a,0.250,positive" in read(points), what="tab 1's point")
         assert read(points) == "video,time,label\na,0.250,positive\na,1.000,negative\n"
-        assert browser.execute_script("return document.querySelectorAll('#timeline .point').length") == 2
+        wait_for(lambda: markers(browser) == 2, what="both markers on the re-rendered timeline")
     finally:
         server.shutdown()
         server.server_close()
