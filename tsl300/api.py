@@ -139,8 +139,9 @@ class Localizer:
 
     def localize_features(self, video, *, threshold: float | None = None, window: int = DEFAULT_WINDOW,
                           overlap: int = DEFAULT_OVERLAP, source: str | None = None,
-                          all_proposals: bool = False) -> LocalizationResult:
-        """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
+                          all_proposals: bool = False, media=None) -> LocalizationResult:
+        """Localize a :class:`~tsl300.data.types.Video` whose features are already computed
+        (``media``: the :class:`~tsl300.io.MediaInfo` they came from, for the metadata)."""
         scores, segments, n_windows = self._run(video, window, overlap)
         if threshold is not None:
             segments = [s for s in segments if s.score >= threshold]
@@ -155,7 +156,8 @@ class Localizer:
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
-            threshold=threshold, all_proposals=all_proposals)
+            threshold=threshold, all_proposals=all_proposals,
+            clock=getattr(media, "clock", "video"), streams=dict(getattr(media, "streams", {})))
         segs = [LocalizedSegment(max(0.0, s.start), min(s.end, duration), s.label, s.score)
                 for s in segments if min(s.end, duration) > max(0.0, s.start)]
         return LocalizationResult(source or video.vid, segs, scores, meta)
@@ -169,18 +171,20 @@ class Localizer:
 
     # ---------------------------------------------------------------- helpers
     def _localize_one(self, path: Path, progress: bool, **options) -> LocalizationResult:
-        from .featurize import featurize
+        from .featurize import featurize_media
 
-        if not path.is_file():
+        if not path.exists():
             raise MediaError(f"{path}: no such file")
+        if not path.is_file():
+            raise MediaError(f"{path}: not a regular file (a folder, FIFO or device)")
         missing = [m for m in self.modalities if m not in self.spec.extractor_specs]
         if missing:  # e.g. a model trained on features computed elsewhere (TSL-300's, synthetic)
             raise CheckpointError(f"{self.weights}: no extractor spec for modality {missing[0]!r} in the "
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
-        video = featurize(path, specs, progress=progress)
-        return self.localize_features(video, source=str(path), **options)
+        video, media = featurize_media(path, specs, progress=progress)
+        return self.localize_features(video, source=str(path), media=media, **options)
 
     @torch.no_grad()
     def _run(self, video, window: int, overlap: int):

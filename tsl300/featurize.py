@@ -32,11 +32,18 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
 
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
               progress: bool = False) -> Video:
+    """Features of ``path`` for each modality in ``specs`` (see :func:`featurize_media`)."""
+    return featurize_media(path, specs, progress=progress)[0]
+
+
+def featurize_media(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
+                    progress: bool = False):
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
-    ``progress`` shows a decoding progress bar.
+    ``progress`` shows a decoding progress bar. Returns ``(Video, MediaInfo)``: the info says
+    which streams were used and whether the grid follows the picture or (an audio file) the sound.
     """
     from .extractors import extract_video
 
@@ -44,9 +51,10 @@ def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}
-    return Video(vid=Path(path).stem, fps=float(result.fps), features=features,
-                 subset="test", duration=float(result.duration),
-                 missing=tuple(m for m in result.missing if m in specs))
+    video = Video(vid=Path(path).stem, fps=float(result.fps), features=features,
+                  subset="test", duration=float(result.duration),
+                  missing=tuple(m for m in result.missing if m in specs))
+    return video, result.info
 
 
 def default_featurizer(names=("default",)):

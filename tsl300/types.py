@@ -75,6 +75,8 @@ class ResultMetadata:
     windows: int = 1
     threshold: float | None = None    # segments scoring below it were dropped
     all_proposals: bool = False       # True: the full overlapping proposal list
+    clock: str = "video"              # "audio": a file without a picture; grid from the sound
+    streams: dict[str, Any] = field(default_factory=dict)  # chosen stream indexes {"video", "audio"}
 
 
 @dataclass
