@@ -61,11 +61,18 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> tuple[str, Pat
 
 def pick_device(device: str | torch.device | None) -> torch.device:
     """``None``: CUDA when present, else CPU. An explicit CUDA device that is absent is an error."""
-    if device is None:
+    from .errors import DeviceError
+
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"device {device!r}: expected cpu, cuda, cuda:N or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device} requested but CUDA is not available here; use 'cpu'")
+        raise DeviceError(f"device {device} requested but CUDA is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {device}: tsl300 runs on cpu or cuda")
     return device
 
 

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .names import printable
+
 import numpy as np
 
 from . import timegrid
@@ -211,7 +213,8 @@ def results_to_csv(results: Sequence[LocalizationResult], path: str | os.PathLik
     writer.writerow(CSV_COLUMNS)
     for res in results:
         for s in res.segments:
-            writer.writerow([res.video_id, repr(s.start), repr(s.end), s.label, repr(s.score)])
+            # escape sequences and non-UTF-8 bytes of a file name are written escaped, never raw
+            writer.writerow([printable(res.video_id), repr(s.start), repr(s.end), s.label, repr(s.score)])
     text = buf.getvalue()
     if path is not None:
         atomic_write_text(path, text)
