@@ -26,6 +26,11 @@ def available_extractors() -> list[str]:
     return _EXTRACTORS.names()
 
 
+def extractor_class(name: str):
+    """The extractor's class, not built (a model's spec gives the constructor options)."""
+    return _EXTRACTORS.lookup(name, also_known=EXTRACTOR_SETS)
+
+
 def get_extractor(name: str, **params):
     """An extractor instance; RecipeError with close matches for an unknown name."""
     return _EXTRACTORS.lookup(name, also_known=EXTRACTOR_SETS)(**params)

@@ -71,7 +71,11 @@ class ExtractorSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "ExtractorSpec":
         data = dict(data)
-        data["shape"] = tuple(int(x) for x in data["shape"])
+        try:
+            data["shape"] = tuple(int(x) for x in data["shape"])
+        except (KeyError, TypeError, ValueError):
+            raise SpecMismatchError(f"extractor spec {data.get('name')!r}: 'shape' must be a list of "
+                                    f"integers, got {data.get('shape', '(missing)')!r}") from None
         data["columns"] = tuple(data.get("columns", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -181,7 +181,9 @@ class Localizer:
         from .featurize import featurize_media
 
         if not path.exists():
-            raise MediaError(f"{path}: no such file")
+            from .suggest import missing_path_hint
+
+            raise MediaError(f"{path}: no such file{missing_path_hint(path)}")
         if not path.is_file():
             raise MediaError(f"{path}: not a regular file (a folder, FIFO or device)")
         missing = [m for m in self.modalities if m not in self.spec.extractor_specs]

@@ -19,13 +19,14 @@ from .data.types import Video
 def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
     """The installed extractor that produces ``spec`` (constructor options from its params)."""
     from .extractors import ExtractorSpec, get_extractor
+    from .extractors.registry import extractor_class
 
     wanted = ExtractorSpec.from_dict(dict(spec))
-    extractor = get_extractor(wanted.name)
-    accepted = inspect.signature(type(extractor).__init__).parameters
+    # built once, with the spec's options: an extractor that needs one (clip_vision's model=)
+    # cannot be built bare first
+    accepted = inspect.signature(extractor_class(wanted.name).__init__).parameters
     options = {k: v for k, v in wanted.params.items() if k in accepted and k != "self"}
-    if options:
-        extractor = get_extractor(wanted.name, **options)
+    extractor = get_extractor(wanted.name, **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
     return extractor
 

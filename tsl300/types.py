@@ -302,3 +302,5 @@ def _load_json_source(source) -> tuple[str, dict]:
         return name, json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise DataError(f"{name}: not valid JSON (nested too deeply)") from None
