@@ -124,5 +124,7 @@ def _progress_bar(path, info: MediaInfo):
     from tqdm.auto import tqdm
 
     total = int(info.n_frames) if getattr(info, "n_frames", None) else None
-    return tqdm(total=total, desc=os.path.basename(str(path)), unit="frame", leave=False,
+    from tsl300.names import printable
+
+    return tqdm(total=total, desc=printable(os.path.basename(str(path))), unit="frame", leave=False,
                 dynamic_ncols=True)
