@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..data.io import check_video_id
+    from ..names import printable
     from ..io.inputs import collect_inputs, unique_stems
     from ..extractors import FeatureStore, available_extractors, expand_names, get_extractor
 
@@ -166,9 +167,9 @@ def run(args: argparse.Namespace) -> int:
                 elsewhere.append(vid)
             elif error:
                 failures.append(error)
-                bar.write(f"failed: {error}", file=sys.stderr)
+                bar.write(f"failed: {printable(error)}", file=sys.stderr)
             elif missing:
-                missing_audio.append(vid)
+                missing_audio.append(f"{vid} ({', '.join(missing)})")
             bar.update(1)
     finally:
         bar.close()
@@ -180,10 +181,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"extracted {done}, skipped {skipped} already done, failed {len(failures)}{shared}"
           f" -> {Path(args.output_dir) / 'features' / args.split}")
     if missing_audio:
-        print(f"no usable audio (marked missing) in {len(missing_audio)}: {', '.join(missing_audio)}")
+        print(f"no usable input (audio, or the picture of an audio file; marked missing) in "
+              f"{len(missing_audio)}: {printable(', '.join(missing_audio))}")
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for error in failures:
-            print(f"  {error}", file=sys.stderr)
+            print(f"  {printable(error)}", file=sys.stderr)
         return 1
     return 0
