@@ -142,3 +142,19 @@ def png_image(path: Path) -> Path:
         for packet in v.encode():
             out.mux(packet)
     return path
+
+
+def audio_with_cover(path: Path, seconds: float = 2.0) -> Path:
+    """An MP3 with a cover picture (a PNG video stream marked ``attached_pic``), as music files have."""
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        a = _add_audio(out, 1, "libmp3lame")
+        v = out.add_stream("png", rate=1)
+        v.width, v.height, v.pix_fmt = 64, 48, "rgb24"
+        v.disposition = av.stream.Disposition.attached_pic
+        for packet in v.encode(av.VideoFrame.from_ndarray(_picture(5, 64, 48), format="rgb24")):
+            out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+        _encode_audio(out, a, seconds)
+    return path

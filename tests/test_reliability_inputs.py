@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from media_factory import audio_file, av_file
+from media_factory import audio_file, audio_with_cover, av_file
 
 import tsl300
 from tsl300.cli import main
@@ -44,6 +44,11 @@ def test_a_video_file_without_a_picture_likewise(tmp_path, model):
     renamed = path.rename(tmp_path / "talk.mp4")  # an .mp4 holding only sound
     result = model.localize(renamed)
     assert result.metadata.clock == "audio" and result.metadata.missing_modalities == ["visual_stats"]
+
+
+def test_cover_art_is_not_a_picture_track(tmp_path, model):
+    result = model.localize(audio_with_cover(tmp_path / "song.mp3", 2.0))
+    assert result.metadata.clock == "audio" and result.metadata.streams == {"video": None, "audio": 0}
 
 
 def test_the_picture_is_masked_not_guessed(tmp_path):
