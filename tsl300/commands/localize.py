@@ -49,6 +49,8 @@ def add_arguments(parser) -> None:
                         help="also write one ActivityNet results JSON for every video of the batch "
                              "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
+    parser.add_argument("--view", action="store_true",
+                        help="also write an HTML page per video to look at the result (see tsl300 view)")
     with_examples(parser, "tsl300 localize talk.mp4 -o out -f all",
                   "tsl300 localize talk.wav podcast.mp3 -o out -f json,csv   # audio files: the sound's clock",
                   "tsl300 localize VIDEOS/ -o OUT --workers 4 --all-proposals --combined OUT/all.json")
@@ -161,6 +163,8 @@ def run(args) -> int:
         return 2
     chosen = flatten(args.format, ("json",))
     formats = FORMATS if "all" in chosen else tuple(chosen)
+    if getattr(args, "view", False) and "json" not in formats:
+        formats = ("json",) + formats
     if args.combined and "json" not in formats:
         formats = ("json",) + formats
     try:
@@ -214,6 +218,8 @@ def run(args) -> int:
     bar.close()
 
     failures = [o for o in outcomes if o.error]
+    if getattr(args, "view", False):
+        failures += write_views(out_dir, [v for v in videos if v not in {o.video for o in failures}])
     written = sum(len(o.written) for o in outcomes)
     if args.combined:
         failed = {o.video for o in failures}
@@ -240,6 +246,21 @@ def _shown(text: str) -> str:
     from ..names import printable
 
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def write_views(out_dir: Path, videos: list[Path]) -> list[Outcome]:
+    """``--view``: ``{stem}.html`` next to each result JSON (tsl300 view); failures as outcomes."""
+    from ..errors import Tsl300Error
+    from ..owndata.viewer import write_view
+
+    failed = []
+    for video in videos:
+        paths = output_paths(out_dir, video, ("json", "html"))
+        try:
+            write_view(paths["json"], paths["html"], video=video)
+        except (Tsl300Error, OSError) as exc:
+            failed.append(Outcome(video, error=f"{video}: cannot write its page: {exc}"))
+    return failed
 
 
 def write_combined(path: Path, json_files: list[Path]) -> None:
