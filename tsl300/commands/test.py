@@ -3,6 +3,7 @@ ActivityNet results JSON and print the TSL-300 metrics table (the work is :func:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..engine.devices import add_device_arguments
 from ._args import add_output_dir, with_examples
@@ -33,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
     output = args.output_file
     if output is None and args.output_dir is not None:
-        output = Path(args.output_dir) / f"predictions_{args.split}.json"
+        if args.output_dir.endswith(".json"):  # before -o was a folder everywhere, it named the file
+            print("tsl300 test: note: -o FILE.json is deprecated; use -o DIR or --output FILE", file=sys.stderr)
+            output = args.output_dir
+        else:
+            output = Path(args.output_dir) / f"predictions_{args.split}.json"
     result = test(args.model, args.data, split=args.split, output=output, batch_size=args.batch_size,
                         device=device)
     meta = result["meta"]
