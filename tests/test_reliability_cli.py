@@ -144,6 +144,12 @@ def test_mistyped_paths_get_a_suggestion(tmp_path, synth_data, tiny_flagship_che
     assert code == 1 and f"did you mean {clip}?" in capsys.readouterr().err
 
 
+def test_mistyped_model_name_gets_a_suggestion(tmp_path, capsys):
+    clip = av_file(tmp_path / "v.mp4", 1.0, 1.0)
+    assert main(["localize", str(clip), "-m", "defualt", "-o", str(tmp_path)]) == 1
+    assert "defualt: no such model (did you mean default?)" in capsys.readouterr().err
+
+
 def _commands():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")

@@ -53,8 +53,11 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> tuple[str, Pat
         return name, MODELS_DIR / name / "model.safetensors"
     path = Path(name)
     if not path.exists() and not checkpoint_paths(path)[0].exists():
+        from .suggest import did_you_mean, missing_path_hint
+
         shipped = ", ".join(available_models()) or "none"
-        raise CheckpointError(f"{name}: no such model; give a checkpoint path or a shipped model "
+        hint = did_you_mean(str(name), available_models()) or missing_path_hint(path)
+        raise CheckpointError(f"{name}: no such model{hint}; give a checkpoint path or a shipped model "
                               f"name (shipped: {shipped})")
     return path.stem if path.is_file() else path.name, resolve_checkpoint(path)
 
