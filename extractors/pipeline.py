@@ -77,7 +77,7 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
         audio=tuple(r for r in requests.values() if isinstance(r, AudioRequest)) if info.has_audio else (),
         batch_frames=batch_frames, allow_truncated=allow_truncated, info=info,
     )
-    sinks = {id(e): e.open(info, fps) for e in built if (info.has_video if e.input == "video" else info.has_audio)}
+    sinks = {id(e): e.open(info, fps) for e in built if _has_input(e, info)}
     audio_sinks: dict[AudioRequest, list] = {}
     video_sinks = []
     for e in built:
@@ -102,12 +102,14 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
     stored, features, specs, missing = {}, {}, {}, []
     for e in built:
         spec = e.spec()
-        if (e.input == "audio" and audio_missing) or (e.input == "video" and not info.has_video):
+        if (e.input == "audio" and audio_missing) or not _has_input(e, info):
             missing.append(spec.modality)
         if id(e) not in sinks or (zero_missing and e.input == "audio" and audio_missing):
             array = e.missing(n_snippets)
         else:
             array = sinks[id(e)].result(n_snippets)
+            if getattr(sinks[id(e)], "missing", False):  # e.g. text: no subtitles for this video
+                missing.append(spec.modality)
         stored[spec.modality] = array
         features[spec.modality] = spec.as_snippets(array, n_snippets)
         specs[spec.modality] = spec
@@ -115,8 +117,17 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
         path=str(path), fps=fps, n_frames=stats.n_frames, n_snippets=n_snippets,
         duration=stats.duration, features=features, stored=stored, specs=specs,
         missing=tuple(missing), info=info,
-        warnings=[stats.error] if stats.error else [],
+        warnings=([stats.error] if stats.error else [])
+        + [w for e in built if id(e) in sinks for w in getattr(sinks[id(e)], "warnings", ())],
     )
+
+
+def _has_input(extractor, info: MediaInfo) -> bool:
+    """Whether the file holds what ``extractor`` reads: sound, pictures, or (``clock_only``, e.g.
+    subtitles) just the time grid, which an audio file has too."""
+    if extractor.input == "audio":
+        return info.has_audio
+    return info.has_video or bool(getattr(extractor, "clock_only", False))
 
 
 def _progress_bar(path, info: MediaInfo):

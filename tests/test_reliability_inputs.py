@@ -222,3 +222,13 @@ def test_a_fifo_named_like_a_checkpoint_does_not_hang(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(run / "model")], capture_output=True, text=True,
                           timeout=60)
     assert "model.safetensors: not a regular file" in done.stdout
+
+
+def test_subtitles_of_an_audio_file_are_read(tmp_path):
+    from tsl300.extractors import extract_video
+
+    path = audio_file(tmp_path / "talk.wav", 2.0)
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,000 --> 00:00:01,500\nI love this, it is wonderful!\n\n")
+    result = extract_video(path, ["visual_stats", "text"])
+    assert result.missing == ("visual_stats",)  # the picture is masked, the words are not
+    assert result.features["text"][:, 0].max() > 0  # coverage of the first snippets

@@ -16,8 +16,11 @@ from typing import Any
 from .data.types import Video
 
 
-def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
-    """The installed extractor that produces ``spec`` (constructor options from its params)."""
+def extractor_from_spec(spec: Mapping[str, Any], where: str = "", inputs: Mapping[str, Any] | None = None):
+    """The installed extractor that produces ``spec`` (constructor options from its params).
+
+    ``inputs``: options that say where an extractor finds its input and do not change its numbers
+    (``transcripts=DIR`` for ``text``); each is passed only to extractors that accept it."""
     from .extractors import ExtractorSpec, get_extractor
     from .extractors.registry import extractor_class
 
@@ -25,30 +28,31 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
     # built once, with the spec's options: an extractor that needs one (clip_vision's model=)
     # cannot be built bare first
     accepted = inspect.signature(extractor_class(wanted.name).__init__).parameters
-    options = {k: v for k, v in wanted.params.items() if k in accepted and k != "self"}
+    options = {k: v for k, v in {**wanted.params, **(inputs or {})}.items() if k in accepted and k != "self"}
     extractor = get_extractor(wanted.name, **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
     return extractor
 
 
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
-              progress: bool = False) -> Video:
+              progress: bool = False, inputs: Mapping[str, Any] | None = None) -> Video:
     """Features of ``path`` for each modality in ``specs`` (see :func:`featurize_media`)."""
-    return featurize_media(path, specs, progress=progress)[0]
+    return featurize_media(path, specs, progress=progress, inputs=inputs)[0]
 
 
 def featurize_media(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
-                    progress: bool = False):
+                    progress: bool = False, inputs: Mapping[str, Any] | None = None):
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
-    ``progress`` shows a decoding progress bar. Returns ``(Video, MediaInfo)``: the info says
-    which streams were used and whether the grid follows the picture or (an audio file) the sound.
+    ``progress`` shows a decoding progress bar; ``inputs`` as in :func:`extractor_from_spec`.
+    Returns ``(Video, MediaInfo)``: the info says which streams were used and whether the grid
+    follows the picture or (an audio file) the sound.
     """
     from .extractors import extract_video
 
-    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor")
+    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor", inputs)
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}

@@ -49,6 +49,9 @@ def add_arguments(parser) -> None:
                         help="also write one ActivityNet results JSON for every video of the batch "
                              "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
+    parser.add_argument("--transcripts", metavar="DIR", default=None,
+                        help="folder of STEM.{json,srt,vtt} transcripts (whisper JSON/SRT, subtitles) for a "
+                             "model that reads text; else STEM.srt/.vtt next to each video or its subtitle stream")
     parser.add_argument("--view", action="store_true",
                         help="also write an HTML page per video to look at the result (see tsl300 view)")
     with_examples(parser, "tsl300 localize talk.mp4 -o out -f all",
@@ -65,6 +68,7 @@ class Job:
     threshold: float | None
     all_proposals: bool
     progress: bool
+    transcripts: str | None = None
 
 
 @dataclass
@@ -106,7 +110,7 @@ def localize_one(model, job: Job) -> Outcome:
 
     try:
         result = model.localize(job.video, threshold=job.threshold, progress=job.progress,
-                                all_proposals=job.all_proposals)
+                                all_proposals=job.all_proposals, transcripts=job.transcripts)
     except Tsl300Error as exc:
         return Outcome(job.video, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
@@ -185,7 +189,7 @@ def run(args) -> int:
             skipped.append(video)
         else:
             jobs.append(Job(video, targets, args.threshold, args.all_proposals,
-                            progress=not args.quiet and args.workers == 1))
+                            progress=not args.quiet and args.workers == 1, transcripts=args.transcripts))
 
     if not args.quiet:  # a rerun still shows what each finished video holds
         for video in skipped:
