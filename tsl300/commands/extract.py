@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+import contextlib
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from ..errors import Tsl300Error
+from ..process_pool import stopped_by_sigterm, worker_pool
 from ._args import add_output_dir, with_examples
 
 NAME = "extract"
@@ -159,18 +160,20 @@ def run(args: argparse.Namespace) -> int:
         results = (extract_one(*job) for job in jobs)
         pool = None
     else:
-        pool = ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"))
+        pool = worker_pool(args.workers)
         results = (f.result() for f in as_completed([pool.submit(extract_one, *job) for job in jobs]))
+    guard = stopped_by_sigterm(pool) if pool is not None else contextlib.nullcontext()
     try:
-        for vid, error, missing, _seconds in results:
-            if missing is None:
-                elsewhere.append(vid)
-            elif error:
-                failures.append(error)
-                bar.write(f"failed: {printable(error)}", file=sys.stderr)
-            elif missing:
-                missing_audio.append(f"{vid} ({', '.join(missing)})")
-            bar.update(1)
+        with guard:  # SIGTERM: the workers go first, then this process
+            for vid, error, missing, _seconds in results:
+                if missing is None:
+                    elsewhere.append(vid)
+                elif error:
+                    failures.append(error)
+                    bar.write(f"failed: {printable(error)}", file=sys.stderr)
+                elif missing:
+                    missing_audio.append(f"{vid} ({', '.join(missing)})")
+                bar.update(1)
     finally:
         bar.close()
         if pool is not None:
