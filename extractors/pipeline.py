@@ -64,19 +64,20 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
     Raises MediaError for a file that is not a decodable video. Audio extractors of a video
     without audio, or with a silent track, give zeros (``zero_missing``; False keeps what the
     extractor computed on the silence) and their modality is listed in ``missing``.
-    ``progress`` shows a tqdm bar over the decoded frames.
+    ``progress`` shows a tqdm bar over the decoded frames. A file without a picture (an audio
+    file) runs on the audio clock: video extractors give zeros and are listed in ``missing``.
     """
     built = build_extractors(extractors)
-    info = probe(path)
+    info = probe(path, require_video=False)
     fps = info.fps
     requests = {id(e): e.request(info, fps) for e in built}
     stream = MediaStream(
         path,
-        video=tuple(r for r in requests.values() if not isinstance(r, AudioRequest)),
+        video=tuple(r for r in requests.values() if not isinstance(r, AudioRequest)) if info.has_video else (),
         audio=tuple(r for r in requests.values() if isinstance(r, AudioRequest)) if info.has_audio else (),
         batch_frames=batch_frames, allow_truncated=allow_truncated, info=info,
     )
-    sinks = {id(e): e.open(info, fps) for e in built if e.input == "video" or info.has_audio}
+    sinks = {id(e): e.open(info, fps) for e in built if _has_input(e, info)}
     audio_sinks: dict[AudioRequest, list] = {}
     video_sinks = []
     for e in built:
@@ -101,7 +102,7 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
     stored, features, specs, missing = {}, {}, {}, []
     for e in built:
         spec = e.spec()
-        if e.input == "audio" and audio_missing:
+        if (e.input == "audio" and audio_missing) or not _has_input(e, info):
             missing.append(spec.modality)
         if id(e) not in sinks or (zero_missing and e.input == "audio" and audio_missing):
             array = e.missing(n_snippets)
@@ -121,10 +122,20 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
     )
 
 
+def _has_input(extractor, info: MediaInfo) -> bool:
+    """Whether the file holds what ``extractor`` reads: sound, pictures, or (``clock_only``, e.g.
+    subtitles) just the time grid, which an audio file has too."""
+    if extractor.input == "audio":
+        return info.has_audio
+    return info.has_video or bool(getattr(extractor, "clock_only", False))
+
+
 def _progress_bar(path, info: MediaInfo):
     """A tqdm bar over decoded frames (``progress=True``: long inputs show how far they are)."""
     from tqdm.auto import tqdm
 
     total = int(info.n_frames) if getattr(info, "n_frames", None) else None
-    return tqdm(total=total, desc=os.path.basename(str(path)), unit="frame", leave=False,
+    from tsl300.names import printable
+
+    return tqdm(total=total, desc=printable(os.path.basename(str(path))), unit="frame", leave=False,
                 dynamic_ncols=True)

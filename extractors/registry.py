@@ -29,6 +29,11 @@ def available_extractors() -> list[str]:
     return _EXTRACTORS.names()
 
 
+def extractor_class(name: str):
+    """The extractor's class, not built (a model's spec gives the constructor options)."""
+    return _EXTRACTORS.lookup(name, also_known=EXTRACTOR_SETS)
+
+
 def get_extractor(name: str, *, where: str = "", **params):
     """An extractor instance; RecipeError with close matches for an unknown name, and naming
     ``where`` and the option for a number out of its sane range (:mod:`tsl300.config_bounds`)."""

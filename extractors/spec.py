@@ -75,7 +75,11 @@ class ExtractorSpec:
         unknown = sorted(set(data) - SPEC_KEYS)
         if unknown:
             raise SpecMismatchError(f"{where or 'extractor spec'}: unknown field {unknown[0]!r}")
-        data["shape"] = tuple(int(x) for x in data["shape"])
+        try:
+            data["shape"] = tuple(int(x) for x in data["shape"])
+        except (KeyError, TypeError, ValueError):
+            raise SpecMismatchError(f"{where or 'extractor spec'} {data.get('name')!r}: 'shape' must be a list of "
+                                    f"integers, got {data.get('shape', '(missing)')!r}") from None
         data["columns"] = tuple(data.get("columns", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -165,6 +165,7 @@ class TextExtractor(Extractor):
     version = "1"
     modality = "text"
     input = "video"
+    clock_only = True  # reads subtitles on the time grid, never a picture: audio files work too
 
     def __init__(self, hash_dim: int = HASH_DIM, transcripts: str | None = None, encoder: str | None = None):
         self.hash_dim = int(hash_dim)

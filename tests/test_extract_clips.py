@@ -44,10 +44,10 @@ def test_silent_track_gives_marker_and_zeros():
     assert result.features["audio_prosody"].shape == (18, 46) and not result.features["audio_prosody"].any()
 
 
-def test_audio_only_file_fails_clearly():
-    path = shared_path("media", "clips", "jfk.flac")
-    with pytest.raises(MediaError, match=r"jfk\.flac: no video stream"):
-        extract_video(path, ["default"])
+def test_audio_only_file_runs_on_the_audio_clock():
+    result = extract_video(shared_path("media", "clips", "jfk.flac"), ["default"])
+    assert result.info.clock == "audio" and result.missing == ("visual_stats",)
+    assert not result.features["visual_stats"].any() and result.features["audio_prosody"].any()
 
 
 @pytest.mark.parametrize("name", BAD_INPUTS)

@@ -2,10 +2,9 @@
 documented outcome (a result, or a clear error naming the file) and one bad file never stops a
 batch.
 
-Corpus: the four files in ``../shared/media/bad_inputs`` and an audio-only real clip, plus files
+Corpus: the four files in ``../shared/media/bad_inputs`` and a PNG picture, plus files
 generated here: 1 frame, 15 frames (< one snippet), a video whose audio stream holds 0 samples,
-4000x3000 pixels, variable frame rate, a phone-style rotated video (display matrix), an
-audio-only .m4a, and a name with spaces and non-ASCII characters. Output faults: an output
+4000x3000 pixels, variable frame rate, a phone-style rotated video (display matrix), and a name with spaces and non-ASCII characters. Output faults: an output
 folder that cannot be created (a path under a file; tests run as root, so chmod would not stop
 them) and a disk that fills up (``os.replace`` raising ENOSPC).
 """
@@ -23,6 +22,7 @@ import av
 import numpy as np
 import pytest
 from conftest import shared_path
+from media_factory import png_image
 
 import tsl300
 from tsl300.cli import main
@@ -75,19 +75,6 @@ def _write_frames(path, image: np.ndarray, n: int, codec="libx264", rotation=Non
     return path
 
 
-def _write_audio_only(path, seconds=1.0, rate=16000):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=rate, layout="mono")
-        signal = (0.3 * np.sin(np.arange(int(seconds * rate)) * 0.05)).astype(np.float32)[None]
-        for start in range(0, signal.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, start:start + 1024]),
-                                               format="fltp", layout="mono")
-            frame.rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
-
-
 def tone(t):
     return [(0.0, t, 440.0)]
 
@@ -113,7 +100,7 @@ def corpus(tmp_path_factory):
     spaced.mkdir()
     good[UNICODE_NAME] = write_video(spaced / f"{UNICODE_NAME}.mp4", 1.0, FPS, tones=tone(1))
     bad = [shared_path("media", "bad_inputs", n) for n in BAD_SHARED]
-    bad += [shared_path("media", "clips", "jfk.flac"), _write_audio_only(folder / "audio_only.m4a")]
+    bad += [png_image(folder / "picture.png")]  # audio files are inputs (test_reliability_inputs.py)
     return folder, good, bad
 
 
@@ -157,8 +144,7 @@ def test_rerun_skips_done_files_and_reports_the_same_failures(corpus, extracted,
         "text_file.mp4": "not a readable media file (",
         "truncated_262_bytes.mp4": "no audio or video stream",
         "movie-hello_cut_at_100kB.mp4": "truncated or corrupt",
-        "jfk.flac": "no video stream (audio only)",
-        "audio_only.m4a": "no video stream (audio only)",
+        "picture.png": "a still image, not a video or audio file",
     }
     lines = [line.strip() for line in captured.err.splitlines() if line.startswith("  ")]
     assert len(lines) == len(bad)

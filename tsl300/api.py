@@ -54,19 +54,29 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> tuple[str, Pat
         return name, MODELS_DIR / name / "model.safetensors"
     path = Path(name)
     if not path.exists() and not checkpoint_paths(path)[0].exists():
+        from .suggest import did_you_mean, missing_path_hint
+
         shipped = ", ".join(available_models()) or "none"
-        raise CheckpointError(f"{name}: no such model; give a checkpoint path or a shipped model "
+        hint = did_you_mean(str(name), available_models()) or missing_path_hint(path)
+        raise CheckpointError(f"{name}: no such model{hint}; give a checkpoint path or a shipped model "
                               f"name (shipped: {shipped})")
     return path.stem if path.is_file() else path.name, resolve_checkpoint(path)
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:
     """``None``: CUDA when present, else CPU. An explicit CUDA device that is absent is an error."""
-    if device is None:
+    from .errors import DeviceError
+
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"device {device!r}: expected cpu, cuda, cuda:N or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device} requested but CUDA is not available here; use 'cpu'")
+        raise DeviceError(f"device {device} requested but CUDA is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {device}: tsl300 runs on cpu or cuda")
     return device
 
 
@@ -156,8 +166,9 @@ class Localizer:
 
     def localize_features(self, video, *, threshold: float | None = None, window: int = DEFAULT_WINDOW,
                           overlap: int = DEFAULT_OVERLAP, source: str | None = None,
-                          all_proposals: bool = False) -> LocalizationResult:
-        """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
+                          all_proposals: bool = False, media=None) -> LocalizationResult:
+        """Localize a :class:`~tsl300.data.types.Video` whose features are already computed
+        (``media``: the :class:`~tsl300.io.MediaInfo` they came from, for the metadata)."""
         check_threshold(threshold)
         scores, segments, n_windows = self._run(video, window, overlap)
         if threshold is not None:
@@ -175,7 +186,8 @@ class Localizer:
             text_missing=bool(text_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
-            threshold=threshold, all_proposals=all_proposals)
+            threshold=threshold, all_proposals=all_proposals,
+            clock=getattr(media, "clock", "video"), streams=dict(getattr(media, "streams", {})))
         segs = [LocalizedSegment(max(0.0, s.start), min(s.end, duration), s.label, s.score)
                 for s in segments if min(s.end, duration) > max(0.0, s.start)]
         return LocalizationResult(source or video.vid, segs, scores, meta)
@@ -189,18 +201,22 @@ class Localizer:
 
     # ---------------------------------------------------------------- helpers
     def _localize_one(self, path: Path, progress: bool, inputs: dict | None = None, **options) -> LocalizationResult:
-        from .featurize import featurize
+        from .featurize import featurize_media
 
+        if not path.exists():
+            from .suggest import missing_path_hint
+
+            raise MediaError(f"{path}: no such file{missing_path_hint(path)}")
         if not path.is_file():
-            raise MediaError(f"{path}: no such file")
+            raise MediaError(f"{path}: not a regular file (a folder, FIFO or device)")
         missing = [m for m in self.modalities if m not in self.spec.extractor_specs]
         if missing:  # e.g. a model trained on features computed elsewhere (TSL-300's, synthetic)
             raise CheckpointError(f"{self.weights}: no extractor spec for modality {missing[0]!r} in the "
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
-        video = featurize(path, specs, progress=progress, inputs=inputs, download=self.download)
-        return self.localize_features(video, source=str(path), **options)
+        video, media = featurize_media(path, specs, progress=progress, inputs=inputs, download=self.download)
+        return self.localize_features(video, source=str(path), media=media, **options)
 
     @torch.no_grad()
     def _run(self, video, window: int, overlap: int):

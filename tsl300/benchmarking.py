@@ -18,6 +18,7 @@ import pandas as pd
 from .data.io import atomic_write_text
 from .errors import RecipeError
 from .recipes import load_recipe
+from .suggest import did_you_mean, missing_path_hint
 
 MAIN_RECIPE_NAMES = ("{folder}.yaml", "flagship.yaml")
 """Which YAML in ``recipes/<folder>/`` is that method's main recipe (the others are variants)."""
@@ -58,13 +59,14 @@ def resolve_recipes(names: Sequence[str], recipes_dir: Path) -> list[Path]:
         path = Path(name)
         if path.suffix in (".yaml", ".yml"):
             if not path.is_file():
-                raise RecipeError(f"{path}: recipe file not found")
+                raise RecipeError(f"{path}: recipe file not found{missing_path_hint(path)}")
             out.append(path)
             continue
         found = main_recipe(recipes_dir / name) if (recipes_dir / name).is_dir() else None
         if found is None:
             known = sorted(p.name for p in recipes_dir.iterdir() if p.is_dir()) if recipes_dir.is_dir() else []
-            raise RecipeError(f"no recipe named {name!r} in {recipes_dir} (known: {', '.join(known)})")
+            raise RecipeError(f"no recipe named {name!r} in {recipes_dir}{did_you_mean(name, known)} "
+                              f"(known: {', '.join(known)})")
         out.append(found)
     if not out:
         raise RecipeError(f"no recipes selected from {recipes_dir}")

@@ -22,5 +22,9 @@ class CheckpointError(Tsl300Error, ValueError):
     """A checkpoint is missing, untrusted (pickle), or does not match the model/extractors."""
 
 
+class DeviceError(Tsl300Error, ValueError):
+    """A requested device does not exist here (``cuda`` without CUDA, a misspelt name)."""
+
+
 class SpecMismatchError(Tsl300Error, ValueError):
     """Features or a checkpoint were made with a different extractor spec."""

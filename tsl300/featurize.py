@@ -31,16 +31,17 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = "", inputs: Mappin
     names by URL and sha256.
     """
     from .extractors import ExtractorSpec, get_extractor
+    from .extractors.registry import extractor_class
 
     wanted = ExtractorSpec.from_dict(dict(spec), where)
-    extractor = get_extractor(wanted.name)
-    accepted = inspect.signature(type(extractor).__init__).parameters
+    # built once, with the spec's options: an extractor that needs one (clip_vision's model=)
+    # cannot be built bare first
+    accepted = inspect.signature(extractor_class(wanted.name).__init__).parameters
     from_spec = {k: v for k, v in wanted.params.items() if k not in USER_ONLY_OPTIONS}
     options = {k: v for k, v in {**from_spec, **(inputs or {})}.items() if k in accepted and k != "self"}
     if download and "download" in accepted:
         options["download"] = True
-    if options:
-        extractor = get_extractor(wanted.name, where=where or f"extractor {wanted.name}", **options)
+    extractor = get_extractor(wanted.name, where=where or f"extractor {wanted.name}", **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
     return extractor
 
@@ -48,12 +49,21 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = "", inputs: Mappin
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
               progress: bool = False, inputs: Mapping[str, Any] | None = None,
               download: bool = False) -> Video:
+    """Features of ``path`` for each modality in ``specs`` (see :func:`featurize_media`)."""
+    return featurize_media(path, specs, progress=progress, inputs=inputs, download=download)[0]
+
+
+def featurize_media(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
+                    progress: bool = False, inputs: Mapping[str, Any] | None = None,
+                    download: bool = False):
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
     ``progress`` shows a decoding progress bar; ``inputs`` as in :func:`extractor_from_spec`;
     ``download`` lets extractors fetch the weights their specs name (by URL and sha256).
+    Returns ``(Video, MediaInfo)``: the info says which streams were used and whether the grid
+    follows the picture or (an audio file) the sound.
     """
     from .extractors import extract_video
 
@@ -61,9 +71,10 @@ def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}
-    return Video(vid=Path(path).stem, fps=float(result.fps), features=features,
-                 subset="test", duration=float(result.duration),
-                 missing=tuple(m for m in result.missing if m in specs))
+    video = Video(vid=Path(path).stem, fps=float(result.fps), features=features,
+                  subset="test", duration=float(result.duration),
+                  missing=tuple(m for m in result.missing if m in specs))
+    return video, result.info
 
 
 def default_featurizer(names=("default",)):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from .names import printable
 from .classes import SENTIMENTS, sentiment_of
 from .data.io import atomic_write_bytes
 
@@ -61,7 +62,7 @@ def timeline_figure(result: "LocalizationResult", ground_truth: Iterable[Any] | 
     top.set_ylabel("class score")
     top.grid(alpha=0.3)
     top.legend(loc="upper right", fontsize=8)
-    title = f"{result.video_id}  ({result.metadata.model_name or 'model'})"
+    title = f"{printable(result.video_id)}  ({result.metadata.model_name or 'model'})"
     if result.metadata.audio_missing:
         title += "  [no audio: audio masked]"
     top.set_title(title, fontsize=10)

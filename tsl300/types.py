@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .names import printable
+
 import numpy as np
 
 from . import timegrid
@@ -76,6 +78,8 @@ class ResultMetadata:
     windows: int = 1
     threshold: float | None = None    # segments scoring below it were dropped
     all_proposals: bool = False       # True: the full overlapping proposal list
+    clock: str = "video"              # "audio": a file without a picture; grid from the sound
+    streams: dict[str, Any] = field(default_factory=dict)  # chosen stream indexes {"video", "audio"}
 
 
 @dataclass
@@ -210,7 +214,8 @@ def results_to_csv(results: Sequence[LocalizationResult], path: str | os.PathLik
     writer.writerow(CSV_COLUMNS)
     for res in results:
         for s in res.segments:
-            writer.writerow([res.video_id, repr(s.start), repr(s.end), s.label, repr(s.score)])
+            # escape sequences and non-UTF-8 bytes of a file name are written escaped, never raw
+            writer.writerow([printable(res.video_id), repr(s.start), repr(s.end), s.label, repr(s.score)])
     text = buf.getvalue()
     if path is not None:
         atomic_write_text(path, text)
@@ -298,3 +303,5 @@ def _load_json_source(source) -> tuple[str, dict]:
         return name, json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise DataError(f"{name}: not valid JSON (nested too deeply)") from None

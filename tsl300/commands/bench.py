@@ -5,16 +5,18 @@ import argparse
 from pathlib import Path
 
 from ..engine.devices import add_device_arguments
+from ._args import add_output_dir, with_examples
 
 NAME = "bench"
 HELP = "train and test several recipes on one dataset; write a markdown + CSV results table"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipes", nargs="+", default=["all"],
-                        help="'all', method folder names under recipes/ (e.g. lacp tsl300) or YAML files")
+    parser.add_argument("--recipes", nargs="+", default=None,
+                        help="required: 'all' (every method: hours), method folder names under recipes/ "
+                             "(e.g. lacp tsl300) or YAML files")
     parser.add_argument("--data", required=True, help="dataset folder with train and test splits")
-    parser.add_argument("--out", default="runs/bench", help="output folder (runs + results.md/csv)")
+    add_output_dir(parser, "output folder (runs + results.md/csv)", default="runs/bench", old=("--out",))
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="[NAME:]KEY=VALUE",
                         help="override a key in every recipe (--set schedule.steps=100), or only in recipes "
@@ -25,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipes-dir", help="folder of recipe folders (default: the checkout's recipes/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_arguments(parser)
+    with_examples(parser, "tsl300 bench --recipes lacp tsl300 --data DATA -o runs/bench --seeds 1,2,3",
+                  "tsl300 bench --recipes all --data DATA --set schedule.steps=100 --jobs 2")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +44,12 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise Tsl300Error(f"--jobs {args.jobs}: expected a positive integer")
     recipes_dir = Path(args.recipes_dir) if args.recipes_dir else bench.default_recipes_dir()
+    if not args.recipes:  # 'all' is many hours of training: never the silent default
+        known = sorted(p.name for p in recipes_dir.iterdir() if p.is_dir()) if recipes_dir.is_dir() else []
+        raise Tsl300Error(f"--recipes is required: 'all' or some of {', '.join(known) or '(none found)'} "
+                          f"(folders of {recipes_dir}), or YAML files")
     paths = bench.resolve_recipes(args.recipes, recipes_dir)
-    out, data = Path(args.out), Path(args.data)
+    out, data = Path(args.output_dir), Path(args.data)
     caption = (f"Results on `{data}` (seeds {','.join(map(str, seeds))}; mean ± sample std; "
                f"overrides: {' '.join(args.overrides) or 'none'}).")
     jobs = [(path, seed) for path in paths for seed in seeds]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._args import add_output_dir, with_examples
+
 NAME = "eval"
 HELP = "Evaluate detections: mAP per tIoU, average mAP, TSL-300 Recall and F2."
 
@@ -46,12 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 0.1:0.3:0.05, the TSL-300 ones)",
     )
     parser.add_argument("--subset", default="test", help="ground-truth subset (default: test)")
-    parser.add_argument("--json", metavar="OUT", help="also write all figures to this JSON file")
+    add_output_dir(parser, "also write all figures to DIR/metrics.json")
+    parser.add_argument("--json", metavar="FILE", help="also write all figures to this JSON file")
     parser.add_argument(
         "--ignore-unknown-labels",
         action="store_true",
         help="drop predictions whose label no ground-truth segment has (default: error)",
     )
+    with_examples(parser, "tsl300 eval --gt GT.json --pred OUT/all.json",
+                  "tsl300 eval --gt tsl300/resources/examples/crema_d_1001_example.gt.json "
+                  "--pred runs/example/crema_d_1001_example.json -o runs/example")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,11 +73,14 @@ def run(args: argparse.Namespace) -> int:
         unknown_labels="ignore" if args.ignore_unknown_labels else "error",
     )
     print(format_table(result))
-    if args.json:
+    targets = [Path(args.json)] if args.json else []
+    if args.output_dir is not None:
+        targets.append(Path(args.output_dir) / "metrics.json")
+    for target in targets:
         try:  # temporary file + os.replace: a reader never sees half a file
-            atomic_write_json(Path(args.json), result, indent=1)
+            atomic_write_json(target, result, indent=1)
         except OSError as exc:
             reason = exc.strerror or exc
-            raise DataError(f"{args.json}: cannot write the result ({reason})") from None
-        print(f"wrote {args.json}")
+            raise DataError(f"{target}: cannot write the result ({reason})") from None
+        print(f"wrote {target}")
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import Tsl300Error
 from ..process_pool import stopped_by_sigterm, worker_pool
+from ._args import add_output_dir, with_examples
 
 NAME = "extract"
 HELP = "compute per-snippet features of videos (TSL-300 layout: features/{split}/{modality}/{vid}.npy)"
@@ -22,7 +23,7 @@ HELP = "compute per-snippet features of videos (TSL-300 layout: features/{split}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", help="video files and/or folders (searched recursively)")
-    parser.add_argument("-o", "--output", required=True, help="output root (gets features/, fps_dict.json ...)")
+    add_output_dir(parser, "output root (gets features/, fps_dict.json ...)", old=("--output",))
     parser.add_argument("--list", action="append", default=[], metavar="FILE",
                         help="text file with one video path per line (relative to the file's folder)")
     parser.add_argument("--split", default="test", help="split folder name (default: test)")
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute videos that are already done")
     parser.add_argument("--list-extractors", action="store_true", help="print available extractors and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    with_examples(parser, "tsl300 extract --list-extractors",
+                  "tsl300 extract VIDEOS/ -o FEATS --extractors visual_stats,audio_prosody --workers 2",
+                  "tsl300 extract talk.wav -o FEATS   # audio files: visual features are masked")
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -117,12 +121,15 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..data.io import check_video_id
+    from ..names import printable
     from ..io.inputs import collect_inputs, unique_stems
     from ..extractors import FeatureStore, available_extractors, expand_names, get_extractor
 
     if args.list_extractors:
         print("\n".join(available_extractors()))
         return 0
+    if args.output_dir is None:
+        raise Tsl300Error("the output folder is required: -o/--output-dir DIR")
     names = expand_names(args.extractors)
     options = parse_options(args.set)
     unknown = set(options) - set(names)
@@ -136,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     by_vid = unique_stems(paths)
 
     extractors = [get_extractor(n, **options.get(n, {})) for n in names]
-    store = FeatureStore(args.output, args.split)
+    store = FeatureStore(args.output_dir, args.split)
     store.prepare([e.spec() for e in extractors])
     modalities = [e.modality for e in extractors]
     todo = {vid: p for vid, p in by_vid.items() if args.overwrite or not store.is_done(vid, modalities)}
@@ -145,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     missing_audio: list[str] = []
     elsewhere: list[str] = []
-    jobs = [(str(p), vid, names, options, args.output, args.split, args.allow_truncated, args.overwrite)
+    jobs = [(str(p), vid, names, options, args.output_dir, args.split, args.allow_truncated, args.overwrite)
             for vid, p in todo.items()]
     bar = tqdm(total=len(jobs), disable=args.quiet, unit="video", desc="extract")
     if args.workers <= 1 or len(jobs) <= 1:
@@ -163,9 +170,9 @@ def run(args: argparse.Namespace) -> int:
                     elsewhere.append(vid)
                 elif error:
                     failures.append(error)
-                    bar.write(f"failed: {error}", file=sys.stderr)
+                    bar.write(f"failed: {printable(error)}", file=sys.stderr)
                 elif missing:
-                    missing_audio.append(vid)
+                    missing_audio.append(f"{vid} ({', '.join(missing)})")
                 bar.update(1)
     finally:
         bar.close()
@@ -175,12 +182,13 @@ def run(args: argparse.Namespace) -> int:
     done = len(jobs) - len(failures) - len(elsewhere)
     shared = f", {len(elsewhere)} taken by another process on this folder" if elsewhere else ""
     print(f"extracted {done}, skipped {skipped} already done, failed {len(failures)}{shared}"
-          f" -> {Path(args.output) / 'features' / args.split}")
+          f" -> {Path(args.output_dir) / 'features' / args.split}")
     if missing_audio:
-        print(f"no usable audio (marked missing) in {len(missing_audio)}: {', '.join(missing_audio)}")
+        print(f"no usable input (audio, or the picture of an audio file; marked missing) in "
+              f"{len(missing_audio)}: {printable(', '.join(missing_audio))}")
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for error in failures:
-            print(f"  {error}", file=sys.stderr)
+            print(f"  {printable(error)}", file=sys.stderr)
         return 1
     return 0

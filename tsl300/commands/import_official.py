@@ -16,6 +16,8 @@ import pickle
 import sys
 from pathlib import Path
 
+from ._args import add_output_dir, with_examples
+
 NAME = "import-official"
 HELP = "convert the official TSL-Net checkpoint (.pkl state dict) into a tsl300 run folder"
 
@@ -34,7 +36,9 @@ of :class:`tsl300.methods.tsl_net.TSLNetModel` / ``TSLNetLoss`` and :class:`tsl3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="the official state dict, e.g. model_seed_123.pkl")
-    parser.add_argument("--out", required=True, help="run folder to write (model.safetensors + model.json)")
+    add_output_dir(parser, "run folder to write (model.safetensors + model.json)", required=True, old=("--out",))
+    with_examples(parser, "tsl300 import-official model_seed_123.pkl -o runs/official",
+                  "tsl300 test runs/official --data TSL300   # then score it")
 
 
 def read_official_state(path: Path) -> dict:
@@ -86,7 +90,7 @@ def import_official(checkpoint: str | Path, out: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    weights = import_official(args.checkpoint, args.out)
+    weights = import_official(args.checkpoint, args.output_dir)
     print(f"imported {args.checkpoint} -> {weights}")
-    print(f"score it: tsl300 test {args.out} --data TSL300_FOLDER", file=sys.stderr)
+    print(f"score it: tsl300 test {args.output_dir} --data TSL300_FOLDER", file=sys.stderr)
     return 0

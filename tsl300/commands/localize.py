@@ -16,6 +16,8 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._args import add_output_dir, comma_list, flatten, with_examples
+
 NAME = "localize"
 HELP = "find positive/negative sentiment segments in videos with a trained model"
 FORMATS = ("json", "csv", "srt", "png")
@@ -26,10 +28,10 @@ def add_arguments(parser) -> None:
                         help="video files and/or folders (searched recursively)")
     parser.add_argument("--list", action="append", default=[], metavar="FILE",
                         help="text file with one video path per line (relative to the file's folder)")
-    parser.add_argument("-o", "--output-dir", default=".", metavar="DIR",
-                        help="folder for the result files (default: current folder)")
-    parser.add_argument("-f", "--format", default="json", choices=FORMATS + ("all",),
-                        help="what to write per video (default: json); 'all' writes every format")
+    add_output_dir(parser, "folder for the result files", default=".")
+    parser.add_argument("-f", "--format", action="append", type=comma_list(FORMATS + ("all",), "format"),
+                        metavar="FORMAT", help="what to write per video: json, csv, srt, png or all; repeat "
+                        "or comma-separate for several (-f json -f csv, -f json,csv; default: json)")
     parser.add_argument("-m", "--model", default=None,
                         help="shipped model name or checkpoint path (default: the shipped default model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
@@ -54,6 +56,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--download", action="store_true",
                         help="let the model's extractors download the weights its sidecar names "
                              "(by URL with sha256; the URL is printed). Default: never download")
+    with_examples(parser, "tsl300 localize talk.mp4 -o out -f all",
+                  "tsl300 localize talk.wav podcast.mp3 -o out -f json,csv   # audio files: the sound's clock",
+                  "tsl300 localize VIDEOS/ -o OUT --workers 4 --all-proposals --combined OUT/all.json")
 
 
 def score_threshold(text: str) -> float:
@@ -91,7 +96,11 @@ class Outcome:
 
 
 def output_paths(out_dir: Path, video: Path, formats: tuple[str, ...]) -> dict[str, Path]:
-    return {fmt: out_dir / f"{video.stem}.{fmt}" for fmt in formats}
+    """``OUT/STEM.FORMAT``; a stem too long for a file name is shortened (:mod:`tsl300.names`)."""
+    from ..names import output_stem
+
+    stem = output_stem(video.stem, ".json")
+    return {fmt: out_dir / f"{stem}.{fmt}" for fmt in formats}
 
 
 def is_done(targets: dict[str, Path], model_sha256: str, threshold: float | None, all_proposals: bool) -> bool:
@@ -100,13 +109,13 @@ def is_done(targets: dict[str, Path], model_sha256: str, threshold: float | None
     from ..errors import Tsl300Error
     from ..types import LocalizationResult
 
-    if not all(p.is_file() for p in targets.values()):
-        return False
-    if "json" not in targets:
-        return True
-    try:
+    try:  # an unreadable, odd or too deeply nested file at an output name: redo the video
+        if not all(p.is_file() for p in targets.values()):
+            return False
+        if "json" not in targets:
+            return True
         meta = LocalizationResult.from_json(targets["json"]).metadata
-    except (Tsl300Error, OSError):
+    except (Tsl300Error, OSError, ValueError, RecursionError):
         return False
     return (meta.model_sha256, meta.threshold, meta.all_proposals) == (model_sha256, threshold, all_proposals)
 
@@ -120,6 +129,8 @@ def localize_one(model, job: Job) -> Outcome:
                                 all_proposals=job.all_proposals, transcripts=job.transcripts)
     except Tsl300Error as exc:
         return Outcome(job.video, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
+        return Outcome(job.video, error=f"{job.video}: unexpected {type(exc).__name__}: {exc}")
     written = []
     try:
         for fmt, target in job.targets.items():
@@ -135,6 +146,9 @@ def localize_one(model, job: Job) -> Outcome:
     except OSError as exc:  # read-only folder, full disk: name the file and go on with the batch
         return Outcome(job.video, error=f"{job.video}: cannot write {exc.filename or target}: "
                                         f"{exc.strerror or exc}", written=written)
+    except Exception as exc:  # noqa: BLE001 - one file never stops the batch
+        return Outcome(job.video, error=f"{job.video}: cannot write {target}: {type(exc).__name__}: {exc}",
+                       written=written)
     return Outcome(job.video, summary=str(result), written=written)
 
 
@@ -161,13 +175,15 @@ def run(args) -> int:
     from ..api import load_model
     from ..errors import Tsl300Error
     from ..io.inputs import collect_inputs, unique_stems
+    from ..names import printable
     from ..process_pool import stopped_by_sigterm, worker_pool
     from ..types import LocalizationResult
 
     if args.workers < 1:
         print("tsl300 localize: error: --workers must be at least 1", file=sys.stderr)
         return 2
-    formats = FORMATS if args.format == "all" else (args.format,)
+    chosen = flatten(args.format, ("json",))
+    formats = FORMATS if "all" in chosen else tuple(chosen)
     if getattr(args, "view", False) and "json" not in formats:
         formats = ("json",) + formats
     if args.combined and "json" not in formats:
@@ -196,7 +212,7 @@ def run(args) -> int:
         for video in skipped:
             json_path = output_paths(out_dir, video, ("json",))["json"]
             if json_path.is_file():
-                print(LocalizationResult.from_json(json_path))
+                print(_shown(str(LocalizationResult.from_json(json_path))))
         sys.stdout.flush()
     outcomes: list[Outcome] = []
     bar = tqdm(total=len(jobs), desc="localize", unit="video", disable=args.quiet or len(jobs) < 2,
@@ -205,7 +221,7 @@ def run(args) -> int:
     def report(outcome: Outcome) -> None:
         outcomes.append(outcome)
         if outcome.summary and not args.quiet:
-            tqdm.write(outcome.summary)
+            tqdm.write(_shown(outcome.summary))
             sys.stdout.flush()
         bar.update(1)
 
@@ -240,10 +256,17 @@ def run(args) -> int:
     if failures:
         print("failed:", file=sys.stderr)
         for o in failures:  # errors name their file; add it when one does not
-            print(f"  {o.error}" if o.error.startswith(str(o.video)) else f"  {o.video}: {o.error}",
-                  file=sys.stderr)
+            line = o.error if o.error.startswith(str(o.video)) else f"{o.video}: {o.error}"
+            print(f"  {printable(line)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _shown(text: str) -> str:
+    """Multi-line text with each line safe for a terminal (file names may hold escape sequences)."""
+    from ..names import printable
+
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def write_views(out_dir: Path, videos: list[Path]) -> list[Outcome]:

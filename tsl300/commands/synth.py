@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import with_examples
+
 NAME = "synth"
 HELP = "write a synthetic dataset (TSL-300 layout, real segment statistics, noisy points)"
 
@@ -22,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--p-all", type=float, default=None,
                         help="share of segments carried by every modality (default 0.4)")
     parser.add_argument("--p-weak", type=float, default=None, help="share of weak segments (default 0.25)")
+    with_examples(parser, "tsl300 synth DATA --train 200 --test 100 --seed 0",
+                  "tsl300 synth D --videos 30 --modalities rgb:256,audio:64,text:32")
 
 
 def _counts(args) -> tuple[int, int]:

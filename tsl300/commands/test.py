@@ -3,8 +3,10 @@ ActivityNet results JSON and print the TSL-300 metrics table (the work is :func:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..engine.devices import add_device_arguments
+from ._args import add_output_dir, with_examples
 
 NAME = "test"
 HELP = "predict a split with a trained model (results JSON + metrics table)"
@@ -14,9 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="run folder (its model.safetensors) or a .safetensors checkpoint")
     parser.add_argument("--data", required=True, help="dataset folder")
     parser.add_argument("--split", default="test", help="split to predict (default: test)")
-    parser.add_argument("-o", "--output", help="results JSON (default: RUN/predictions_SPLIT.json)")
+    add_output_dir(parser, "folder for predictions_SPLIT.json (default: the run folder)")
+    parser.add_argument("--output", dest="output_file", metavar="FILE",
+                        help="results JSON file instead (kept for older scripts)")
     parser.add_argument("--batch-size", type=int, help="inference batch size (default: the recipe's)")
     add_device_arguments(parser)
+    with_examples(parser, "tsl300 test runs/f/seed_1 --data DATA", "tsl300 test runs/f/seed_1 --data DATA -o results/")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from ..experiment import test
 
     device = configure(args.device, args.threads)
-    result = test(args.model, args.data, split=args.split, output=args.output, batch_size=args.batch_size,
+    from pathlib import Path
+
+    output = args.output_file
+    if output is None and args.output_dir is not None:
+        if args.output_dir.endswith(".json"):  # before -o was a folder everywhere, it named the file
+            print("tsl300 test: note: -o FILE.json is deprecated; use -o DIR or --output FILE", file=sys.stderr)
+            output = args.output_dir
+        else:
+            output = Path(args.output_dir) / f"predictions_{args.split}.json"
+    result = test(args.model, args.data, split=args.split, output=output, batch_size=args.batch_size,
                         device=device)
     meta = result["meta"]
     print(f"predictions: {result['predictions_path']}")

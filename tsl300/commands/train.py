@@ -8,15 +8,17 @@ import argparse
 from ..errors import Tsl300Error
 from ..engine.devices import add_device_arguments
 from ..recipes import SELECT_CHOICES, load_recipe
+from ._args import add_output_dir, with_examples
 
 NAME = "train"
 HELP = "train a recipe on a dataset (several seeds: mean +- std table)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="recipe YAML, e.g. recipes/tsl300/flagship.yaml")
+    parser.add_argument("recipe", help="recipe YAML, e.g. recipes/tsl300/flagship.yaml, or a method's "
+                        "folder (recipes/tsl300: its main recipe)")
     parser.add_argument("--data", required=True, help="dataset folder (TSL-300 or generic layout)")
-    parser.add_argument("--out", required=True, help="run folder (one sub-folder per seed with --seeds)")
+    add_output_dir(parser, "run folder (one sub-folder per seed with --seeds)", required=True, old=("--out",))
     parser.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3 (default: the recipe's seed)")
     parser.add_argument("--select", choices=SELECT_CHOICES,
                         help="model selection: val (held-out training videos), last, or test "
@@ -30,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop each seed after this many minutes (checkpoint saved, last weights used; "
                              "the run is marked as stopped early)")
     add_device_arguments(parser)
+    with_examples(parser, "tsl300 train recipes/tsl300/flagship.yaml --data DATA -o runs/f --seeds 1,2,3",
+                  "tsl300 train recipes/lacp --data DATA -o runs/lacp --set schedule.steps=200 --threads 1")
 
 
 def _seeds(text: str | None, default: int) -> list[int]:
@@ -44,6 +48,28 @@ def _seeds(text: str | None, default: int) -> list[int]:
     return seeds
 
 
+def recipe_file(given: str) -> str:
+    """A recipe YAML as given; for a folder its main recipe (as ``bench`` picks it), else an error
+    listing the folder's YAML files; for a missing file the closest names."""
+    from pathlib import Path
+
+    from ..benchmarking import main_recipe
+    from ..errors import RecipeError
+    from ..suggest import missing_path_hint
+
+    path = Path(given)
+    if path.is_dir():
+        found = main_recipe(path)
+        if found is not None:
+            return str(found)
+        yamls = sorted(p.name for p in path.glob("*.y*ml"))
+        raise RecipeError(f"{path}: a folder without a main recipe ({path.name}.yaml or flagship.yaml); "
+                          + (f"its recipes: {', '.join(yamls)}" if yamls else "it holds no YAML file"))
+    if not path.exists():
+        raise RecipeError(f"{path}: recipe not found{missing_path_hint(path)}")
+    return given
+
+
 def run(args: argparse.Namespace) -> int:
     from ..engine.devices import configure
     from ..engine.trainer import SELECTION_NOTE
@@ -51,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from ..experiment import train
 
     device = configure(args.device, args.threads)
-    recipe = load_recipe(args.recipe, list(args.overrides) + ([f"select={args.select}"] if args.select else []))
-    report = train(recipe, args.data, args.out, seeds=_seeds(args.seeds, recipe.seed), resume=args.resume,
+    recipe = load_recipe(recipe_file(args.recipe),
+                         list(args.overrides) + ([f"select={args.select}"] if args.select else []))
+    report = train(recipe, args.data, args.output_dir, seeds=_seeds(args.seeds, recipe.seed), resume=args.resume,
                    test=not args.no_test, progress=not args.quiet, device=device,
                    time_limit_s=args.time_limit * 60 if args.time_limit else None)
     for note in report.notes:

@@ -97,9 +97,10 @@ class ModalityStore:
             self.allow_missing = self.spec.get("allow_missing", False)
         self.is_logmel = self.name == LOGMEL_MODALITY
         default_rows = 32 if self.is_logmel else 1
-        self.rows_per_snippet = int(self.spec.get("rows_per_snippet", default_rows))
-        if self.rows_per_snippet < 1:
-            raise DataError(f"{spec_path}: rows_per_snippet must be >= 1")
+        rows = self.spec.get("rows_per_snippet", default_rows)
+        if type(rows) is not int or rows < 1:
+            raise DataError(f"{spec_path}: rows_per_snippet must be an integer >= 1, got {rows!r}")
+        self.rows_per_snippet = rows
 
     def declared_snippet_shape(self) -> tuple[int, ...] | None:
         """Per-snippet shape from the spec's ``dims``, else the TSL-300 shape of ``rgb`` /
@@ -133,14 +134,18 @@ class ModalityStore:
     def raw_shape(self, vid: str) -> tuple[int, ...]:
         """Shape of the stored array (header only)."""
         array = self._open(vid, mmap=True)
-        shape = tuple(array.shape)
+        shape, kind = tuple(array.shape), array.dtype.kind
         del array
         path = self.path(vid)
+        if kind not in "biuf":
+            raise DataError(f"{path}: features must be numbers, got an array of dtype kind {kind!r}")
         if len(shape) not in (2, 3):
             raise DataError(f"{path}: features must be 2-D (T, D) or 3-D (T, a, b), got shape {shape}")
         if self.rows_per_snippet > 1 and len(shape) != 2:
             raise DataError(f"{path}: modality {self.name!r} stores {self.rows_per_snippet} rows "
                             f"per snippet and must be 2-D (rows, D), got shape {shape}")
+        if 0 in shape[1:]:
+            raise DataError(f"{path}: features have an empty dimension, shape {shape}")
         return shape
 
     def num_snippets(self, raw_shape: tuple[int, ...]) -> int:

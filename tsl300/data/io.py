@@ -75,6 +75,8 @@ def read_json(path: Path, what: str) -> Any:
             return json.load(fh, object_pairs_hook=lambda pairs: unique_json_keys(pairs, path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: malformed JSON ({what}): {exc}") from None
+    except RecursionError:
+        raise DataError(f"{path}: malformed JSON ({what}): nested too deeply") from None
 
 
 def unique_json_keys(pairs: list, path: Path) -> dict:
@@ -168,13 +170,32 @@ def read_point_table(path: Path, class_names: tuple[str, ...]) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- writing
 
+def _current_umask() -> int:
+    """The process umask (read without a window where it is changed: /proc first)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def chmod_like_open(path: str | os.PathLike) -> None:
+    """Give a ``mkstemp`` file (always 0600) the mode a plain ``open()`` would: 0666 minus umask."""
+    os.chmod(path, 0o666 & ~_current_umask())
+
+
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; keep files readable like a plain open()
+        chmod_like_open(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..data.io import chmod_like_open
 from ..errors import CheckpointError
 
 FORMAT = "tsl300-checkpoint/1"
@@ -58,7 +59,11 @@ def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except SafetensorError as exc:  # its I/O errors (a full disk) are not OSErrors
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({exc})") from None
+        chmod_like_open(tmp)  # mkstemp's 0600 would ignore the user's umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -221,7 +226,14 @@ def _check_not_pickle(path: Path) -> None:
     raise CheckpointError(f"{path}: not a safetensors file (bad header)")
 
 
+def _require_regular(path: Path) -> None:
+    """A FIFO or device named like a checkpoint would block the reader forever: refuse it."""
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file (a folder, FIFO or device)")
+
+
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    _require_regular(path)
     _check_not_pickle(path)
     try:
         return load_file(str(path))
@@ -242,10 +254,13 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = False) -> Checkpoin
     state = _load_tensors(weights)
     if not sidecar.exists():
         raise CheckpointError(f"{sidecar}: checkpoint sidecar (JSON with recipe and classes) not found")
+    _require_regular(sidecar)
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{sidecar}: sidecar is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{sidecar}: sidecar is not valid JSON (nested too deeply)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{sidecar}: not a tsl300 checkpoint sidecar (format {meta.get('format')!r}"
                               f" where {FORMAT!r} was expected)" if isinstance(meta, dict)

@@ -175,7 +175,13 @@ class Trainer:
             diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
             raise CheckpointError(f"{checkpoint_paths(path)[1]}: saved with a different recipe (differs in "
                                   f"{', '.join(diff)}); resume needs the same recipe and overrides")
-        self.method.load_state_dict(ckpt.state_dict)
+        try:
+            self.method.load_state_dict(ckpt.state_dict)
+        except RuntimeError as exc:  # other feature sizes give other weight shapes
+            first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line),
+                         str(exc).splitlines()[0])
+            raise CheckpointError(f"{checkpoint_paths(path)[0]}: cannot resume on this data: the saved "
+                                  f"weights do not fit the model these features need ({first})") from None
         self.method.load_training_state(ckpt.extra.get("method_state") or {})
         if ckpt.optimizer_state is not None:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
@@ -326,13 +332,18 @@ class Trainer:
 
 class MetricLog:
     """One CSV log (columns from its first row; appended to on resume) that also sends each
-    float to TensorBoard as ``tag/name``."""
+    float to TensorBoard as ``tag/name``. The file is created at the first row, so a run that
+    never evaluates leaves no empty ``eval_log.csv`` (a fresh run removes a previous one)."""
 
     def __init__(self, path: Path, mode: str, tag: str, writer: Any):
-        self.handle = open(path, mode, newline="", encoding="utf-8")
+        self.path, self.mode, self.handle = path, mode, None
         self.tag, self.writer, self.table = tag, writer, None
+        if mode == "w":
+            path.unlink(missing_ok=True)
 
     def write(self, row: dict, step: int) -> None:
+        if self.handle is None:
+            self.handle = open(self.path, self.mode, newline="", encoding="utf-8")
         if self.table is None:
             self.table = _csv_writer(self.handle, row, write_header=self.handle.tell() == 0)
         self.table.writerow({k: row.get(k, "") for k in self.table.fieldnames})
@@ -343,7 +354,8 @@ class MetricLog:
                     self.writer.add_scalar(f"{self.tag}/{key}", value, step)
 
     def close(self) -> None:
-        self.handle.close()
+        if self.handle is not None:
+            self.handle.close()
 
 
 def _first_nan(parameters, outputs) -> str | None:

@@ -74,6 +74,8 @@ def load_json(source: str | os.PathLike | Mapping, what: str) -> tuple[Mapping, 
         raise DataError(f"{path}: expected a {what} JSON file, got a directory") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object at the top level")
     return data, str(path)
@@ -200,8 +202,28 @@ def _no_segments(gt: GroundTruth | None, message: str) -> GroundTruth | None:
     return gt
 
 
+def _stream_as_database(stream: Mapping, name: str, subset: str | None) -> dict:
+    file, segments = stream.get("file"), stream.get("segments")
+    if not isinstance(file, str) or not isinstance(segments, list):
+        raise DataError(f"{name}: a splice ground truth needs 'stream.file' (a string) and "
+                        "'stream.segments' (a list)")
+    annotations = []
+    for i, seg in enumerate(segments):
+        if not isinstance(seg, Mapping) or not {"start", "end", "label"} <= set(seg):
+            raise DataError(f"{name}: stream.segments[{i}] needs start, end and label")
+        annotations.append({"segment": [seg["start"], seg["end"]], "label": seg["label"]})
+    vid = Path(file.replace("\\", "/")).stem
+    return {"database": {vid: {"subset": subset or "test", "annotations": annotations}}}
+
+
 def parse_ground_truth(data: Mapping, name: str, subset: str | None = "test") -> GroundTruth:
-    """Keep the videos of ``subset`` (all when None), as the official reader does."""
+    """Keep the videos of ``subset`` (all when None), as the official reader does.
+
+    Also reads the ground truth a splice writes beside its stream (the shipped example's
+    ``*.gt.json``: ``{"stream": {"file", "segments": [{"start", "end", "label"}]}}``): one
+    video, named by the file's stem, in every subset."""
+    if "database" not in data and isinstance(data.get("stream"), Mapping):
+        data = _stream_as_database(data["stream"], name, subset)
     database = data.get("database")
     if not isinstance(database, Mapping):
         raise DataError(f"{name}: ground truth needs a 'database' object of videos")

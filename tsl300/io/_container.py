@@ -39,9 +39,13 @@ def open_container(path: str | os.PathLike) -> av.container.InputContainer:
     """Open ``path`` for reading, or raise MediaError (missing, empty, directory, not media)."""
     path = Path(path)
     if not path.exists():
-        raise MediaError(f"{path}: file not found")
+        from ..suggest import missing_path_hint
+
+        raise MediaError(f"{path}: file not found{missing_path_hint(path)}")
     if path.is_dir():
         raise MediaError(f"{path}: is a directory, not a media file")
+    if not path.is_file():  # a FIFO would block or read as empty; a device is not a file
+        raise MediaError(f"{path}: not a regular file (a FIFO, socket or device)")
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: file is empty (0 bytes)")
     try:

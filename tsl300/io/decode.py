@@ -10,6 +10,15 @@ rate, dropped frames) repeat the previous picture and frames that land on an ind
 filled (duplicates, timestamps that jump back, a target fps below the native one) are
 dropped, like ffmpeg's ``fps`` filter.
 
+Timestamp jumps. A forward jump of more than :data:`MAX_TIMESTAMP_GAP_S` between two pictures
+(a broken muxer, a spliced stream: 600 s or 10 hours in a 200 kB file) is a discontinuity, not
+minutes of a frozen picture: the grid continues one frame later, as ffmpeg does for formats
+with timestamp discontinuities, and a warning names it. The work is bounded by what the file
+holds, never by what its timestamps claim.
+
+Audio clock. A file without a picture (``MediaInfo.clock == "audio"``) yields only audio
+chunks; its grid length comes from the sound (``DecodeStats.n_frames`` at ``AUDIO_CLOCK_FPS``).
+
 Truncated files. A file whose decodable video stops well before the duration its header
 declares (a download cut short) raises MediaError by default, since features of the first few
 seconds silently standing in for the whole video would be a wrong result; ``allow_truncated``
@@ -36,6 +45,8 @@ SILENCE_PEAK = 1e-4
 
 TRUNCATION_TOLERANCE_S = 0.5
 TRUNCATION_TOLERANCE_FRACTION = 0.05
+MAX_TIMESTAMP_GAP_S = 10.0
+"""A forward jump between two pictures longer than this is a timestamp discontinuity."""
 
 
 @dataclass
@@ -71,6 +82,8 @@ class DecodeStats:
     has_audio: bool = False
     error: str | None = None
     truncated: bool = False
+    skipped_s: float = 0.0       # seconds of timestamp jumps collapsed (see MAX_TIMESTAMP_GAP_S)
+    end_s: float = 0.0           # seconds of sound held in the chosen audio stream's packets
 
     @property
     def duration(self) -> float:
@@ -104,28 +117,38 @@ class MediaStream:
 
     def __iter__(self) -> Iterator[FrameBatch | AudioChunk]:
         with open_container(self.path) as container:
-            vstream = container.streams.video[0]
-            astream = container.streams.audio[0] if (self.audio_requests and container.streams.audio) else None
-            vstream.thread_type = "AUTO"
-            video = _VideoGrid(self, vstream)
-            audio = [_AudioTrack(self, r, astream) for r in self.audio_requests] if astream else []
-            streams = [vstream] + ([astream] if astream is not None else [])
+            by_index = {s.index: s for s in container.streams}
+            vstream = by_index.get(self.info.video_index) if self.info.has_video else None
+            astream = by_index.get(self.info.audio_index) if self.info.audio_index is not None else None
+            if vstream is not None:
+                vstream.thread_type = "AUTO"
+            video = _VideoGrid(self, vstream) if vstream is not None else None
+            tracks = [_AudioTrack(self, r, astream) for r in self.audio_requests] if astream is not None else []
+            streams = [s for s in (vstream, astream) if s is not None]
             try:
                 for packet in container.demux(streams):
-                    frames = self._decode(packet)
+                    self._note_end(packet)
                     if packet.stream is vstream:
-                        for frame in frames:
+                        for frame in self._decode(packet):
                             yield from video.push(frame)
-                    else:
-                        for frame in frames:
-                            for track in audio:
+                    elif tracks:
+                        for frame in self._decode(packet):
+                            for track in tracks:
                                 yield from track.push(frame)
             except av.FFmpegError as exc:  # the container itself broke off (cut download)
                 self.stats.error = _reason(exc)
-            yield from video.flush()
-            for track in audio:
+            if video is not None:
+                yield from video.flush()
+            for track in tracks:
                 yield from track.flush()
+        if video is None:  # audio clock: the grid spans the sound
+            self.stats.n_frames = max(1, int(round(self.stats.end_s * self.fps))) if self.stats.end_s > 0 else 0
         self._check_complete()
+
+    def _note_end(self, packet) -> None:
+        """Add up the sound the file holds (packet durations, not timestamps, which can jump)."""
+        if packet.stream.type == "audio" and packet.duration and packet.time_base is not None:
+            self.stats.end_s += float(packet.duration * packet.time_base)
 
     def _decode(self, packet) -> list:
         """Decoded frames of one packet; a corrupt packet is skipped and remembered."""
@@ -139,9 +162,13 @@ class MediaStream:
         stats, info = self.stats, self.info
         if stats.n_frames == 0:
             extra = f" ({stats.error})" if stats.error else ""
-            raise MediaError(f"{self.path}: no video frame could be decoded{extra}")
-        declared = info.duration
-        missing = declared - stats.duration
+            what = "no video frame" if info.has_video else "no audio"
+            raise MediaError(f"{self.path}: {what} could be decoded{extra}")
+        declared = info.duration - stats.skipped_s
+        # a stream outlasting the picture (MKV audio after the video ends) is not truncation:
+        # only a file where every stream stops early is cut short
+        reached = max(stats.duration, stats.end_s)
+        missing = declared - reached
         if declared > 0 and missing > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * declared):
             stats.truncated = True
             message = (f"{self.path}: truncated or corrupt: only {stats.duration:.2f} s of the "
@@ -175,6 +202,13 @@ class _VideoGrid:
         index = self.next_index if frame.time is None else int(round((frame.time - self.t0) * fps))
         if index < self.next_index:
             return
+        if index - self.next_index > MAX_TIMESTAMP_GAP_S * fps:  # a discontinuity: continue the grid
+            jump = (index - self.next_index) / fps
+            self.t0 += jump
+            self.owner.stats.skipped_s += jump
+            warnings.warn(f"{self.owner.path}: timestamps jump forward by {jump:.1f} s at "
+                          f"{self.next_index / fps:.2f} s; treated as a discontinuity", stacklevel=2)
+            index = self.next_index
         pictures = self._convert(frame)
         fill = self.previous if self.previous is not None else pictures
         for _ in range(self.next_index, index):   # a gap: repeat the last picture, batch by batch

@@ -8,9 +8,13 @@ from typing import Iterable
 
 from ..errors import Tsl300Error
 
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".flac", ".m4a", ".ogg", ".opus", ".aac", ".wma", ".aiff", ".aif"})
+"""Audio files are inputs too: they run on the audio clock with the picture masked."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".flv", ".ogv", ".3gp", ".m4v",
                             ".mpg", ".mpeg", ".wmv", ".ts", ".mts"})
-"""Suffixes a folder search picks up (case-insensitive). Files named explicitly are always taken."""
+"""Video suffixes; a folder search picks up these and AUDIO_SUFFIXES (case-insensitive). Files named
+explicitly are always taken."""
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | AUDIO_SUFFIXES
 
 
 def collect_inputs(inputs: Iterable[str | os.PathLike], lists: Iterable[str | os.PathLike] = ()) -> list[Path]:
@@ -23,7 +27,7 @@ def collect_inputs(inputs: Iterable[str | os.PathLike], lists: Iterable[str | os
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            paths += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
         else:
             paths.append(path)
     for list_file in lists:
