@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..engine.ray_jobs import add_engine_arguments
 from ..errors import Tsl300Error
 
 NAME = "extract"
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute videos that are already done")
     parser.add_argument("--list-extractors", action="store_true", help="print available extractors and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_engine_arguments(parser)
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -147,7 +149,14 @@ def run(args: argparse.Namespace) -> int:
     jobs = [(str(p), vid, names, options, args.output, args.split, args.allow_truncated, args.overwrite)
             for vid, p in todo.items()]
     bar = tqdm(total=len(jobs), disable=args.quiet, unit="video", desc="extract")
-    if args.workers <= 1 or len(jobs) <= 1:
+    if args.engine == "ray":  # one Ray task per video, largest first; failed tasks reported per file
+        from ..engine.ray_jobs import largest_first, run_tasks
+        results = (result if error is None else (job[1], f"{job[0]}: {error}", (), 0.0)
+                   for job, result, error in run_tasks(extract_one, largest_first(jobs, lambda j: j[0]),
+                                                       address=args.address, retries=args.retries,
+                                                       num_cpus=args.workers if args.workers > 1 else None))
+        pool = None
+    elif args.workers <= 1 or len(jobs) <= 1:
         _WORKER_EXTRACTORS[_cache_key(names, options)] = extractors
         results = (extract_one(*job) for job in jobs)
         pool = None

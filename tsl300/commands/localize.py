@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
+
+from ..engine.ray_jobs import add_engine_arguments  # Ray itself is imported only by --engine ray
 
 NAME = "localize"
 HELP = "find positive/negative sentiment segments in videos with a trained model"
@@ -47,6 +49,7 @@ def add_arguments(parser) -> None:
                         help="also write one ActivityNet results JSON for every video of the batch "
                              "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
+    add_engine_arguments(parser)
 
 
 @dataclass
@@ -133,6 +136,13 @@ def _work(job: Job) -> Outcome:
     return localize_one(_WORKER_MODEL, job)
 
 
+def localize_cached(model_name: str | None, device: str | None, threads: int | None, job: Job) -> Outcome:
+    """A Ray task: load the model once per worker process, then localize ``job``."""
+    if _WORKER_MODEL is None:
+        _start_worker(model_name, device, threads or 1)
+    return _work(job)
+
+
 def run(args) -> int:
     from tqdm.auto import tqdm
 
@@ -184,7 +194,14 @@ def run(args) -> int:
             sys.stdout.flush()
         bar.update(1)
 
-    if args.workers == 1 or len(jobs) < 2:
+    if args.engine == "ray":  # one Ray task per video, largest first; failed tasks reported per file
+        from ..engine.ray_jobs import largest_first, run_tasks
+        tasks = [(args.model, args.device, None, replace(job, progress=False)) for job in jobs]
+        for task, outcome, error in run_tasks(localize_cached, largest_first(tasks, lambda t: t[3].video),
+                                              address=args.address, retries=args.retries,
+                                              num_cpus=args.workers if args.workers > 1 else None):
+            report(outcome if error is None else Outcome(task[3].video, error=error))
+    elif args.workers == 1 or len(jobs) < 2:
         for job in jobs:
             report(localize_one(model, job))
     else:
