@@ -45,6 +45,7 @@ from .checkpoint import (atomic_copy_pending, checkpoint_paths, finish_interrupt
                          load_checkpoint, save_checkpoint)
 from .inference import evaluate_method, evaluation_pass, validation_loss
 from .optim import build_optimizer, set_lr
+from .runlock import claim_run_folder
 
 SELECTION_NOTE = {
     "last": "final step",
@@ -219,6 +220,11 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def fit(self, resume: bool = False) -> TrainResult:
+        """Train (or resume) into ``run_dir``, which this process claims for the whole run."""
+        with claim_run_folder(self.run_dir):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> TrainResult:
         schedule = self.recipe.schedule
         main = self.dist.is_main  # under torchrun only rank 0 writes
         if main:
