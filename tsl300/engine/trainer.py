@@ -19,6 +19,7 @@ Outputs in the run folder: ``recipe.yaml``, ``train_log.csv``, ``eval_log.csv``,
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -221,7 +222,8 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> TrainResult:
         """Train (or resume) into ``run_dir``, which this process claims for the whole run."""
-        with claim_run_folder(self.run_dir):
+        # under torchrun rank 0, the one writer, holds the claim (a busy folder stops it, and torchrun the rest)
+        with claim_run_folder(self.run_dir) if self.dist.is_main else contextlib.nullcontext():
             return self._fit(resume)
 
     def _fit(self, resume: bool) -> TrainResult:
