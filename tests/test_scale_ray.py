@@ -34,7 +34,9 @@ def test_without_ray_the_flag_says_how_to_install(tmp_path, monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     assert main(["extract", str(tmp_path / "a.mp4"), "-o", str(tmp_path / "out"), "-q", "--engine", "ray"]) == 1
     assert 'pip install "tsl300[ray]"' in capsys.readouterr().err
-    assert not (tmp_path / "out" / "features" / "test" / "visual_stats" / "a.npy").exists()
+    assert not (tmp_path / "out").exists()  # refused before any work
+    assert main(["localize", str(tmp_path / "a.mp4"), "-o", str(tmp_path / "loc"), "--engine", "ray"]) == 1
+    assert 'pip install "tsl300[ray]"' in capsys.readouterr().err and not (tmp_path / "loc").exists()
 
 
 def test_ray_is_imported_only_when_asked_for():

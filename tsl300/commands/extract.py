@@ -125,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list_extractors:
         print("\n".join(available_extractors()))
         return 0
+    if args.engine == "ray":  # say how to install Ray before any work
+        from ..engine.ray_jobs import import_ray
+        import_ray()
     names = expand_names(args.extractors)
     options = parse_options(args.set)
     unknown = set(options) - set(names)

@@ -191,6 +191,9 @@ def run(args) -> int:
     except Tsl300Error as exc:
         print(f"tsl300 localize: error: {exc}", file=sys.stderr)
         return 2
+    if args.engine == "ray":  # say how to install Ray before loading the model
+        from ..engine.ray_jobs import import_ray
+        import_ray()
     out_dir = Path(args.output_dir)
     model = load_model(args.model, device=args.device, download=args.download)  # errors here are user-facing (exit 1)
 
