@@ -74,6 +74,7 @@ def train(recipe: str | os.PathLike | Recipe, data: str | os.PathLike, out: str 
     """
     from .engine import runs
     from .engine.devices import configure
+    from .engine.distributed import is_main_process
 
     recipe = _recipe(recipe, select, overrides)
     device = configure(device) if isinstance(device, str) else device
@@ -102,7 +103,7 @@ def train(recipe: str | os.PathLike | Recipe, data: str | os.PathLike, out: str 
                                 time_limit_s=time_limit_s)
         run = SeedRun(seed, run_dir, result)
         report.runs.append(run)
-        if no_test:
+        if no_test or not is_main_process():  # under torchrun rank 0 tests and writes
             continue
         run.metrics = runs.test_model(run_dir, data, videos=test_videos, device=device)["metrics"]
         (run_dir / "metrics_test.json").write_text(json.dumps(run.metrics, indent=2, default=float),

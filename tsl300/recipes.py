@@ -63,6 +63,7 @@ class ScheduleConfig:
     eval_every: int = 0  # 0: only at the end
     log_every: int = 10
     checkpoint_every: int = 0  # 0: at eval points and at the end
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
 
 @dataclass

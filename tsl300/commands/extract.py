@@ -13,6 +13,7 @@ import contextlib
 from concurrent.futures import as_completed
 from pathlib import Path
 
+from ..engine.ray_jobs import add_engine_arguments
 from ..errors import Tsl300Error
 from ..process_pool import stopped_by_sigterm, worker_pool
 from ._args import add_output_dir, with_examples
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     with_examples(parser, "tsl300 extract --list-extractors",
                   "tsl300 extract VIDEOS/ -o FEATS --extractors visual_stats,audio_prosody --workers 2",
                   "tsl300 extract talk.wav -o FEATS   # audio files: visual features are masked")
+    add_engine_arguments(parser)
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -130,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output_dir is None:
         raise Tsl300Error("the output folder is required: -o/--output-dir DIR")
+    if args.engine == "ray":  # say how to install Ray before any work
+        from ..engine.ray_jobs import import_ray
+        import_ray()
     names = expand_names(args.extractors)
     options = parse_options(args.set)
     unknown = set(options) - set(names)
@@ -155,7 +160,14 @@ def run(args: argparse.Namespace) -> int:
     jobs = [(str(p), vid, names, options, args.output_dir, args.split, args.allow_truncated, args.overwrite)
             for vid, p in todo.items()]
     bar = tqdm(total=len(jobs), disable=args.quiet, unit="video", desc="extract")
-    if args.workers <= 1 or len(jobs) <= 1:
+    if args.engine == "ray":  # one Ray task per video, largest first; failed tasks reported per file
+        from ..engine.ray_jobs import largest_first, run_tasks
+        results = (result if error is None else (job[1], f"{job[0]}: {error}", (), 0.0)
+                   for job, result, error in run_tasks(extract_one, largest_first(jobs, lambda j: j[0]),
+                                                       address=args.address, retries=args.retries,
+                                                       num_cpus=args.workers if args.workers > 1 else None))
+        pool = None
+    elif args.workers <= 1 or len(jobs) <= 1:
         _WORKER_EXTRACTORS[_cache_key(names, options)] = extractors
         results = (extract_one(*job) for job in jobs)
         pool = None

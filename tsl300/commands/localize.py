@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._args import add_output_dir, comma_list, flatten, with_examples
+from ..engine.ray_jobs import add_engine_arguments  # Ray itself is imported only by --engine ray
 
 NAME = "localize"
 HELP = "find positive/negative sentiment segments in videos with a trained model"
@@ -48,6 +49,7 @@ def add_arguments(parser) -> None:
                         help="also write one ActivityNet results JSON for every video of the batch "
                              "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
+    add_engine_arguments(parser)
     parser.add_argument("--transcripts", metavar="DIR", default=None,
                         help="folder of STEM.{json,srt,vtt} transcripts (whisper JSON/SRT, subtitles) for a "
                              "model that reads text; else STEM.srt/.vtt next to each video or its subtitle stream")
@@ -169,6 +171,14 @@ def _work(job: Job) -> Outcome:
     return localize_one(_WORKER_MODEL, job)
 
 
+def localize_cached(model_name: str | None, device: str | None, download: bool, job: Job) -> Outcome:
+    """A Ray task: load the model once per worker process (one thread: Ray's one CPU per task),
+    then localize ``job``."""
+    if _WORKER_MODEL is None:
+        _start_worker(model_name, device, 1, download)
+    return _work(job)
+
+
 def run(args) -> int:
     from tqdm.auto import tqdm
 
@@ -196,6 +206,9 @@ def run(args) -> int:
     except Tsl300Error as exc:
         print(f"tsl300 localize: error: {exc}", file=sys.stderr)
         return 2
+    if args.engine == "ray":  # say how to install Ray before loading the model
+        from ..engine.ray_jobs import import_ray
+        import_ray()
     out_dir = Path(args.output_dir)
     model = load_model(args.model, device=args.device, download=args.download)  # errors here are user-facing (exit 1)
 
@@ -225,7 +238,14 @@ def run(args) -> int:
             sys.stdout.flush()
         bar.update(1)
 
-    if args.workers == 1 or len(jobs) < 2:
+    if args.engine == "ray":  # one Ray task per video, largest first; failed tasks reported per file
+        from ..engine.ray_jobs import largest_first as by_size, run_tasks
+        tasks = [(args.model, args.device, args.download, replace(job, progress=False)) for job in jobs]
+        for task, outcome, error in run_tasks(localize_cached, by_size(tasks, lambda t: t[3].video),
+                                              address=args.address, retries=args.retries,
+                                              num_cpus=args.workers if args.workers > 1 else None):
+            report(outcome if error is None else Outcome(task[3].video, error=error))
+    elif args.workers == 1 or len(jobs) < 2:
         for job in jobs:
             report(localize_one(model, job))
     else:

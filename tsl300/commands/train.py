@@ -72,6 +72,7 @@ def recipe_file(given: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.devices import configure
+    from ..engine.distributed import is_main_process
     from ..engine.trainer import SELECTION_NOTE
     from ..eval import format_table
     from ..experiment import train
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     report = train(recipe, args.data, args.output_dir, seeds=_seeds(args.seeds, recipe.seed), resume=args.resume,
                    test=not args.no_test, progress=not args.quiet, device=device,
                    time_limit_s=args.time_limit * 60 if args.time_limit else None)
+    if not is_main_process():  # torchrun: rank 0 reports
+        return 0
     for note in report.notes:
         print(note)
     for run in report.runs:

@@ -19,6 +19,7 @@ Outputs in the run folder: ``recipe.yaml``, ``train_log.csv``, ``eval_log.csv``,
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -39,6 +40,7 @@ from ..errors import CheckpointError, Tsl300Error
 from ..methods.base import TrainingContext
 from ..methods.registry import ModelSpec, build_method
 from ..recipes import Recipe, dump_recipe
+from . import distributed
 from .batching import collate, epoch_batches, random_crop
 from .checkpoint import (atomic_copy_pending, checkpoint_paths, finish_interrupted_save,
                          load_checkpoint, save_checkpoint)
@@ -106,8 +108,10 @@ class Trainer:
         self.recipe = recipe
         self.spec = spec
         self.run_dir = Path(run_dir)
-        self.device = torch.device(device)
-        self.progress = progress
+        self.dist = distributed.context(device)  # torchrun: this process's rank (else one process)
+        distributed.check_batch(recipe.batch_size, self.dist)
+        self.device = distributed.rank_device(torch.device(device), self.dist)
+        self.progress = progress and self.dist.is_main
         self.tensorboard = tensorboard
         self.time_limit_s = time_limit_s
         self.stopped_early_at: int | None = None
@@ -127,6 +131,7 @@ class Trainer:
             raise Tsl300Error("no training videos")
         seed_everything(recipe.seed)
         self.method = build_method(recipe, spec).to(self.device)
+        self.model = distributed.wrap(self.method, self.dist, recipe.schedule.sync_batchnorm)  # forward
         self.optimizer = build_optimizer(self.method, recipe.optimizer)
 
     # ------------------------------------------------------------------ batches
@@ -145,14 +150,17 @@ class Trainer:
         rng = np.random.default_rng([self.recipe.seed, step, 1])
         videos = [random_crop(self.train_videos[i], self.recipe.data.max_snippets, rng)
                   for i in self.batch_indices(step)]
-        return collate(videos, self.modalities, self.spec.classes, self.device)
+        mine = distributed.shard(np.arange(len(videos)), self.dist)  # crops drawn for the global batch
+        return collate([videos[i] for i in mine], self.modalities, self.spec.classes, self.device)
 
     # ------------------------------------------------------------------ checkpoints
 
     def _meta(self, step: int, metrics: dict | None = None) -> dict:
         return checkpoint_meta(self.recipe, self.spec, step, metrics)
 
-    def save(self, name: str, step: int, metrics: dict | None = None, with_optimizer: bool = True) -> Path:
+    def save(self, name: str, step: int, metrics: dict | None = None, with_optimizer: bool = True) -> Path | None:
+        if not self.dist.is_main:  # under torchrun only rank 0 writes
+            return None
         meta = self._meta(step, metrics)
         meta["torch_rng"] = torch.get_rng_state().tolist() if with_optimizer else None
         if with_optimizer and self.device.type == "cuda":
@@ -169,8 +177,9 @@ class Trainer:
         path = self.run_dir / "checkpoints" / "last"
         ckpt = load_checkpoint(path, with_optimizer=True)
         saved, now = dict(ckpt.meta.get("recipe") or {}), json.loads(json.dumps(self.recipe.to_dict()))
-        for recipe in (saved, now):  # a resumed run may extend its step count, nothing else
-            recipe["schedule"] = {k: v for k, v in dict(recipe.get("schedule") or {}).items() if k != "steps"}
+        for recipe in (saved, now):  # a resumed run may extend its step count or change its ranks' BatchNorm
+            recipe["schedule"] = {k: v for k, v in dict(recipe.get("schedule") or {}).items()
+                                  if k not in ("steps", "sync_batchnorm")}
         if saved != now:
             diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
             raise CheckpointError(f"{checkpoint_paths(path)[1]}: saved with a different recipe (differs in "
@@ -219,23 +228,26 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> TrainResult:
         """Train (or resume) into ``run_dir``, which this process claims for the whole run."""
-        with claim_run_folder(self.run_dir):
+        # under torchrun rank 0, the one writer, holds the claim (a busy folder stops it, and torchrun the rest)
+        with claim_run_folder(self.run_dir) if self.dist.is_main else contextlib.nullcontext():
             return self._fit(resume)
 
     def _fit(self, resume: bool) -> TrainResult:
         schedule = self.recipe.schedule
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "recipe.yaml").write_text(dump_recipe(self.recipe), encoding="utf-8")
+        main = self.dist.is_main  # under torchrun only rank 0 writes
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "recipe.yaml").write_text(dump_recipe(self.recipe), encoding="utf-8")
         self.best_metric, self.best_step = None, None
         start = self.resume() if resume else 0
         mode = "a" if resume else "w"
-        if resume:  # rows logged after the checkpoint (the run died before the next save)
+        if resume and main:  # rows logged after the checkpoint (the run died before the next save)
             for name in ("train_log.csv", "eval_log.csv"):
                 _drop_rows_after(self.run_dir / name, start)
         history: list[dict] = []
-        writer = _tensorboard_writer(self.run_dir / "tensorboard") if self.tensorboard else None
-        train_log = MetricLog(self.run_dir / "train_log.csv", mode, "train", writer)
-        eval_log = MetricLog(self.run_dir / "eval_log.csv", mode, self.recipe.select, writer)
+        writer = _tensorboard_writer(self.run_dir / "tensorboard") if self.tensorboard and main else None
+        train_log = MetricLog(self.run_dir / "train_log.csv", mode, "train", writer) if main else _NoLog()
+        eval_log = MetricLog(self.run_dir / "eval_log.csv", mode, self.recipe.select, writer) if main else _NoLog()
         hook_context = self.hook_context()
         began = time.perf_counter()
         bar = tqdm(total=schedule.steps, initial=start, disable=not self.progress, desc=self.recipe.name or "train",
@@ -247,7 +259,7 @@ class Trainer:
                 batch = self.make_batch(step)
                 outputs = None
                 try:
-                    outputs = self.method(batch)
+                    outputs = self.model(batch)
                     loss, terms = self.method.compute_loss(outputs, batch, step)
                 except RuntimeError as exc:  # e.g. BCE refusing the NaN probabilities of huge weights
                     bad = _first_nan(self.method.named_parameters(), outputs)
@@ -276,14 +288,15 @@ class Trainer:
                 done = step + 1
                 bar.update(1)
                 if done % max(1, schedule.log_every) == 0 or done == schedule.steps:
-                    row = {"step": done, "loss": float(loss.detach()), "lr": self.optimizer.param_groups[0]["lr"],
+                    losses = distributed.mean_over_ranks({"loss": float(loss.detach()),
+                                                          **{k: float(v) for k, v in terms.items()}}, self.dist)
+                    row = {"step": done, "loss": losses.pop("loss"), "lr": self.optimizer.param_groups[0]["lr"],
                            "lr_factor": factor, "grad_norm": grad_norm if grad_norm is not None else "",
-                           "elapsed_s": round(time.perf_counter() - began, 3),
-                           **{k: float(v) for k, v in terms.items()}}
+                           "elapsed_s": round(time.perf_counter() - began, 3), **losses}
                     train_log.write(row, done)
-                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+                    bar.set_postfix(loss=f"{row['loss']:.4f}")
                 at_eval = schedule.eval_every and done % schedule.eval_every == 0
-                if self.recipe.select != "last" and (at_eval or done == schedule.steps):
+                if main and self.recipe.select != "last" and (at_eval or done == schedule.steps):
                     metric, metrics = self.selection_metric()
                     row = {"step": done, "split": self.recipe.select, "selection_metric": metric, **metrics}
                     row = {k: v for k, v in row.items() if isinstance(v, (int, float, str))}
@@ -292,7 +305,8 @@ class Trainer:
                     if self.best_metric is None or metric > self.best_metric:
                         self.best_metric, self.best_step = metric, done
                         self.save("best", done, metrics, with_optimizer=False)
-                out_of_time = self.time_limit_s is not None and time.perf_counter() - began > self.time_limit_s
+                out_of_time = self.time_limit_s is not None and distributed.any_rank(
+                    time.perf_counter() - began > self.time_limit_s, self.dist)
                 at_ckpt = (schedule.checkpoint_every and done % schedule.checkpoint_every == 0) or at_eval
                 if at_ckpt or done == schedule.steps or out_of_time:
                     self.save("last", done)
@@ -309,7 +323,8 @@ class Trainer:
         chosen = "last" if self.recipe.select == "last" or self.best_step is None else "best"
         last_step = self.stopped_early_at or schedule.steps
         selected_step = last_step if chosen == "last" else int(self.best_step)
-        model_path = self._publish(chosen)
+        model_path = self._publish(chosen) if main else self.run_dir / "model.safetensors"
+        distributed.barrier(self.dist)  # the other ranks return once rank 0 has published
         return TrainResult(run_dir=self.run_dir, model_path=model_path, selected_step=selected_step,
                            select=self.recipe.select, selection_metric=self.best_metric, steps=last_step,
                            seconds=time.perf_counter() - began, history=history)
@@ -356,6 +371,16 @@ class MetricLog:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
+
+
+class _NoLog:
+    """The logs of a rank other than 0: nothing is written."""
+
+    def write(self, row: dict, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _first_nan(parameters, outputs) -> str | None:
