@@ -43,6 +43,23 @@ from .registry import ModelSpec, register_method
 # Network (``model_proposal.py``)
 
 
+def roi_features(features: torch.Tensor, proposals: torch.Tensor, roi_size: int = 12,
+                 extension: float = 0.25) -> torch.Tensor:
+    """(T, D) features, (M, 2) proposals in snippets -> (M, roi_size, D): torchvision's
+    ``roi_align`` (``aligned=False``, adaptive sampling) on the sequence zero-padded by
+    ``ceil(extension * max length) + 1`` rows, boxes extended by ``extension`` per side and
+    shifted by -0.5, as the official TSP-Net and HR-Pro code call it."""
+    length = proposals[:, 1] - proposals[:, 0]
+    start = proposals[:, 0] - extension * length
+    end = proposals[:, 1] + extension * length
+    fill = int(math.ceil(float(extension * length.detach().max()))) + 1
+    padded = F.pad(features.t(), (fill, fill))[None, :, :, None]  # (1, D, T + 2 fill, 1)
+    zero = torch.zeros_like(start)
+    boxes = torch.stack([zero, zero, start + fill - 0.5, zero + 1, end + fill - 0.5], dim=1)
+    out = roi_align(padded, boxes, (roi_size, 1), 1.0, -1, False)  # (M, D, roi, 1)
+    return out[..., 0].transpose(1, 2)
+
+
 class TSPNetBackbone(nn.Module):
     """Fusion of the three RoI parts and the three heads (class C+1, attention, centre)."""
 
@@ -70,18 +87,7 @@ class TSPNetNetwork(nn.Module):
         self.roi_size, self.extension = roi_size, extension
 
     def roi_features(self, features: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:
-        """(T, D) features, (M, 2) proposals in snippets -> (M, roi_size, D): torchvision's
-        ``roi_align`` (``aligned=False``, adaptive sampling) on the zero-padded sequence, as
-        the official code calls it."""
-        length = proposals[:, 1] - proposals[:, 0]
-        start = proposals[:, 0] - self.extension * length
-        end = proposals[:, 1] + self.extension * length
-        fill = int(math.ceil(float(self.extension * length.max()))) + 1
-        padded = F.pad(features.t(), (fill, fill))[None, :, :, None]  # (1, D, T + 2 fill, 1)
-        zero = torch.zeros_like(start)
-        boxes = torch.stack([zero, zero, start + fill - 0.5, zero + 1, end + fill - 0.5], dim=1)
-        out = roi_align(padded, boxes, (self.roi_size, 1), 1.0, -1, False)  # (M, D, roi, 1)
-        return out[..., 0].transpose(1, 2)
+        return roi_features(features, proposals, self.roi_size, self.extension)
 
     def forward(self, features: torch.Tensor, proposals: torch.Tensor) -> dict[str, torch.Tensor]:
         """One video: ``features`` (T, D), ``proposals`` (M, 2) -> ``prop_cas`` (M, C+1),
