@@ -321,3 +321,37 @@ def test_golden_hrpro_instance_test(model_i, inference_s):
         assert [names[int(r[2])] for r in kept] == [p["label"] for p in preds]
         np.testing.assert_allclose(kept[:, :2], [p["segment"] for p in preds], atol=1e-4)
         np.testing.assert_allclose(kept[:, 3], [p["score"] for p in preds], atol=1e-6, rtol=1e-5)
+
+
+def _full_features(spec: dict) -> np.ndarray:
+    T, D = spec["shape"]
+    rs = np.random.RandomState(spec["seed"])
+    f = rs.randn(T, D) * 0.8 + 0.3
+    dirs = rs.randn(20, D)
+    for s, e, c in spec["instances"]:
+        f[s:e + 1] += dirs[c] * 1.5
+    x = (np.round(np.maximum(f, 0) * 64) / 64).astype(np.float32)
+    assert hashlib.sha256(x.tobytes()).hexdigest() == spec["sha256"]
+    return x
+
+
+@pytest.mark.slow
+def test_golden_hrpro_snippet_model_full(model_s):
+    """The official 2048-d, 20-class model (72.5M parameters) on its two videos."""
+    cfg = model_s["configs"]["full"]
+    net = _snippet_net(cfg)
+    assert sum(p.numel() for p in net.parameters()) == cfg["parameter_counts"]["total_parameters"]
+    feats = [torch.tensor(_full_features(c["features"])) for c in cfg["cases"]]
+    with torch.no_grad():
+        embs = [net(x)["embeded_feature"] for x in feats]
+    proto = memory_init(embs, [c["point_snippets"] for c in cfg["cases"]], cfg["num_class"])[:, 0].double().numpy()
+    ref = cfg["memory_init"]["proto_vectors"]
+    np.testing.assert_allclose(proto[ref["rows"]], ref["values"], atol=2e-5)
+    assert abs(proto.sum() - ref["sum"]) <= 1e-5 * abs(ref["sum"])
+    net.memory.proto_vectors.data.copy_(torch.from_numpy(proto.astype(np.float32))[:, None])
+    for case, x in zip(cfg["cases"], feats):
+        with torch.no_grad():
+            out = net(x)
+        np.testing.assert_allclose(out["logits"], case["logits"], atol=2e-5, err_msg=case["name"])
+        np.testing.assert_allclose(out["cas_fuse"], case["cas_fuse"], atol=1e-6)
+        np.testing.assert_allclose(out["vid_score"], case["vid_score"], atol=1e-6)
