@@ -100,3 +100,49 @@ def test_golden_potloc_train_crop():
         np.testing.assert_array_equal(crop.points, np.asarray(case["final_points"], np.float64).reshape(-1))
         np.testing.assert_array_equal(crop.labels, np.asarray(case["final_labels"]).reshape(-1))
         np.testing.assert_array_equal(crop.proposals, np.asarray(case["final_proposals"], np.float64).reshape(-1, 2))
+
+
+@pytest.fixture(scope="module")
+def main_small():
+    return _load("main_model_small.json")
+
+
+def test_golden_potloc_label_assignment(main_small):
+    from tsl300.methods.potloc import label_points
+
+    data = main_small["label_assignment_cases"]
+    starts = np.cumsum([0] + data["level_lengths"][:-1])
+    for case in data["cases"]:
+        targets = label_points(case["segments"], case["points"], case["labels"], data["level_lengths"],
+                               data["strides"], 20, data["sample_radius"])
+        rows, cols = np.nonzero(targets)
+        ours = []
+        for loc, c in zip(rows.tolist(), cols.tolist()):
+            level = int(np.searchsorted(starts, loc, side="right") - 1)
+            idx = loc - int(starts[level])
+            ours.append([loc, level, idx, idx * data["strides"][level], c])
+        assert ours == case["positives"], case["name"]
+
+
+def test_golden_potloc_main_select_seed(main_small):
+    from tsl300.methods.potloc import main_select_seed
+
+    for case in main_small["select_seed_cases"]:
+        cas = _f32(case["cas_sigmoid_fuse"])
+        seed = main_select_seed(cas[:, -1], _f32(case["point_anno"]))
+        np.testing.assert_array_equal(seed, case["bkg_seed"], err_msg=case["name"])
+
+
+def test_golden_potloc_main_inference():
+    from tsl300.methods.potloc import level_video_score, main_detections
+
+    data = _load("main_inference.json")
+    for video in data["videos"]:
+        for lv in video["levels"]:
+            vid = level_video_score(_f32(lv["cas_sigmoid"]), lv["padded_len"])
+            np.testing.assert_allclose(vid, lv["vid_score"], atol=1e-6)
+        dets = main_detections(video["levels"], THUMOS)
+        ref = video["detections"]
+        assert [d.label for d in dets] == [r["label"] for r in ref], video["video_id"]
+        np.testing.assert_allclose([[d.start, d.end] for d in dets], [r["segment"] for r in ref], atol=1e-9)
+        np.testing.assert_allclose([d.score for d in dets], [r["score"] for r in ref], atol=1e-6)

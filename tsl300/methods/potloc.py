@@ -1,11 +1,12 @@
-"""POTLoc (Vahdani & Tian, CVIU 2024) stage-1 pieces: base model loss, pseudo labels, training crop.
+"""POTLoc (Vahdani & Tian, CVIU 2024) pieces: base model, pseudo labels, crop, targets, inference.
 
 Official code: ``elahevahd/POTLoc`` @47b8bc5 (``base_core.py``, ``PL_generation.py``,
 ``main_core.py``). POTLoc trains a base model (LACP without the sequence search), turns its
 proposals and the points into pseudo-label segments, then trains a transformer on a temporal
-pyramid with them. This module holds the parts before the main model; they reproduce
-``../shared/golden/potloc`` (base losses, base inference, pseudo labels, training crop). The main
-model and the recipe are not written yet (``recipes/`` has no POTLoc recipe).
+pyramid with them. This module holds everything but the main network itself; it reproduces
+``../shared/golden/potloc`` (base losses, base inference, pseudo labels, training crop, the main
+model's label assignment, background seeds, video score and inference). The main network (local
+window attention on a 3-level pyramid) and the recipe are not written yet (no POTLoc recipe).
 
 Official behaviours kept: the base background loss averages over the seeds (NaN without one,
 here 0); points inside a proposal are taken in annotation order (unsorted points give inverted
@@ -139,3 +140,99 @@ def truncate_feats(feat_len: int, max_seq_len: int, points_sec, proposals_sec, l
                 np.asarray(labels)[keep],
                 np.asarray([[clamp(round(s * sps - st)), clamp(round(e * sps - st))] for s, e in props],
                            np.float64).reshape(-1, 2))
+
+
+def label_points(segments, points, labels, level_lengths, strides, num_classes: int,
+                 radius: float = 2.0) -> np.ndarray:
+    """``Model.label_points`` (centre sampling on the pyramid): location ``t = i * stride`` is
+    positive for pseudo label ``(p, [a, b])`` iff ``max(p - r s, a) < t < min(p + r s, b)``
+    (strict); the shortest applicable segment wins, with every segment within 1e-3 of it
+    (multi-hot). Returns (sum of level lengths, C) targets, levels concatenated."""
+    seg = np.asarray(segments, np.float64).reshape(-1, 2)
+    pts = np.asarray(points, np.float64).reshape(-1)
+    lab = np.asarray(labels, np.int64).reshape(-1)
+    t = np.concatenate([np.arange(n) * s for n, s in zip(level_lengths, strides)]).astype(np.float64)
+    stride = np.concatenate([np.full(n, s) for n, s in zip(level_lengths, strides)]).astype(np.float64)
+    lo = np.maximum(pts[None, :] - radius * stride[:, None], seg[None, :, 0])
+    hi = np.minimum(pts[None, :] + radius * stride[:, None], seg[None, :, 1])
+    ok = (t[:, None] > lo) & (t[:, None] < hi)                       # (N, K)
+    length = np.where(ok, (seg[:, 1] - seg[:, 0])[None, :], np.inf)
+    best = length.min(axis=1, keepdims=True)
+    win = ok & (length <= best + 1e-3)
+    targets = np.zeros((len(t), num_classes))
+    rows, cols = np.nonzero(win)
+    targets[rows, lab[cols]] = 1.0
+    return targets
+
+
+def main_select_seed(bkg_score: np.ndarray, point_anno: np.ndarray, bkg_thresh: float = 0.95) -> np.ndarray:
+    """``main_utils.select_seed``: background seeds of one level. At the edges (before the
+    first / after the last positive) only confident snippets (``>= bkg_thresh``): the span of
+    two or more, the one alone, or nothing (no argmax fallback); in a gap of more than one
+    snippet the span of two or more confident ones, else the argmax."""
+    b = np.asarray(bkg_score)
+    T = len(b)
+    seed = np.zeros(T, np.float32)
+    pts = np.flatnonzero(np.asarray(point_anno).max(axis=1) > 0)
+    if not len(pts):
+        return seed
+    high = b >= bkg_thresh
+
+    def span(lo: int, hi: int, fallback: bool) -> None:
+        h = np.flatnonzero(high[lo:hi]) + lo
+        if len(h) >= 1 and (len(h) >= 2 or not fallback):
+            seed[h[0]:h[-1] + 1] = 1
+        elif fallback and hi > lo:
+            seed[lo + int(np.argmax(b[lo:hi]))] = 1
+
+    span(0, int(pts[0]), fallback=False)
+    span(int(pts[-1]) + 1, T, fallback=False)
+    for a, c in zip(pts[:-1].tolist(), pts[1:].tolist()):
+        if c - a > 1:
+            span(a + 1, c, fallback=True)
+    return seed
+
+
+MAIN_INFERENCE = dict(class_thresh=0.7, nms_iou=0.45, temp_scale=4, oic_lambda=0.1, oic_gamma=0.0,
+                      cas_thresholds=(0.4,), actionness_thresholds=tuple(np.arange(0.1, 0.95, 0.025).tolist()))
+"""``config.MainConfig.inference``."""
+
+
+def level_video_score(cas_sigmoid: np.ndarray, padded_len: int, r_act: int = 8) -> np.ndarray:
+    """The main model's video score of one level: top-``padded_len // r_act`` mean of the masked,
+    un-fused class sigmoid over the PADDED length (padding zeros count)."""
+    x = np.zeros((padded_len, cas_sigmoid.shape[1] - 1), np.float32)
+    x[:len(cas_sigmoid)] = cas_sigmoid[:, :-1]
+    k = padded_len // r_act
+    return -np.sort(-x, axis=0)[:k].mean(axis=0)
+
+
+def main_detections(levels: list[dict], class_names, params: dict = MAIN_INFERENCE) -> list:
+    """``Model.inference`` of one video from per-level ``cas_sigmoid`` (valid rows, C+1 columns),
+    ``padded_len`` and ``stride``: per level its own classes, both proposal pools on the fused
+    output upsampled over the PADDED length (so detections can pass the video end), 0.16 s per
+    upsampled index on every level; NMS per class over all levels (classes in order of first
+    appearance). Returns Segments in seconds."""
+    from ..postprocess import PostprocessParams, hard_nms, video_proposals
+
+    pooled: dict[str, list] = {}
+    for lv in levels:
+        sig = np.asarray(lv["cas_sigmoid"], np.float32)
+        fused = np.zeros((lv["padded_len"], sig.shape[1]), np.float32)
+        fused[:len(sig), :-1] = sig[:, :-1] * (np.float32(1) - sig[:, -1:])
+        fused[:len(sig), -1] = sig[:, -1]
+        vid = level_video_score(sig, lv["padded_len"])
+        s = lv["stride"]
+        pp = PostprocessParams(class_thresh=params["class_thresh"], scale=params["temp_scale"] * s,
+                               oic_lambda=params["oic_lambda"], oic_gamma=params["oic_gamma"], nms="none",
+                               cas_thresholds=params["cas_thresholds"],
+                               actionness_thresholds=params["actionness_thresholds"], class_names=tuple(class_names))
+        act = np.where(np.arange(lv["padded_len"]) < len(sig), 1 - fused[:, -1], 0.0)
+        for seg in video_proposals(fused[:, :-1], vid, 25.0 / s, pp, act):
+            pooled.setdefault(seg.label, []).append(seg)
+    out = []
+    for segs in pooled.values():
+        times = np.asarray([[x.start, x.end] for x in segs])
+        scores = np.asarray([x.score for x in segs])
+        out.extend(segs[i] for i in hard_nms(times, scores, params["nms_iou"], True))
+    return out
