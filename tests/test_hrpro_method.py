@@ -63,3 +63,28 @@ def test_hrpro_two_stages_train_and_predict(tiny_data, tmp_path):
 
 def test_hrpro_is_in_bench_all_and_needs_no_prior_run():
     assert "hrpro" in [p.parent.name for p in resolve_recipes(["all"], default_recipes_dir())]
+
+
+def test_hrpro_stage2_loss_skips_a_video_without_ranking():
+    """A held-out (validation) video was never ranked: stage 2's loss skips it instead of failing
+    (KeyError before the fix), and a ranked video in the same batch still counts."""
+    from tiny_tsl300 import make_videos
+
+    from tsl300.engine.batching import collate
+    from tsl300.methods.hrpro import HRProLoss, HRProModel
+    from tsl300.methods.registry import ModelSpec
+
+    videos = make_videos(n_train=2, n_test=0, rgb_dim=16, t_range=(24, 30))
+    method = HRPro(HRProModel(audio="", base_steps=1), HRProLoss(), ModelSpec({"rgb": (16,)}))
+    method.stage2.fill_(True)
+    method.ranked = {videos[0].vid: {"PP": np.array([[2.0, 9.0, 0.5], [10.0, 20.0, 0.4]]),
+                                     "RP": np.array([[3.0, 9.0, 0.5]]), "NP": np.array([[21.0, 23.0, -0.5]])}}
+    batch = collate(videos, ["rgb"], ("n", "p"), "cpu")
+    method.train()
+    outputs = method(batch)
+    assert outputs["videos"][1]["instance"] is None  # the unranked video gets no training proposals
+    loss, logs = method.compute_loss(outputs, batch, step=5)
+    assert np.isfinite(float(loss)) and logs["stage"] == 2.0 and logs["loss_prop_iou"] > 0
+    method.eval()
+    loss, _ = method.compute_loss(method(batch), batch, step=-1)  # validation pass: eval-mode proposals
+    assert np.isfinite(float(loss))

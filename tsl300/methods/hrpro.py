@@ -526,10 +526,10 @@ class HRPro(Method):
             pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < n)]
             point_label[pts[:, 0], pts[:, 1]] = 1
             if bool(self.stage2):
-                inst = out.get("instance")
-                if inst is None:
+                inst, ranked = out.get("instance"), self.ranked.get(batch["vids"][b])
+                if inst is None or ranked is None:  # a held-out video has no RP
                     continue
-                rp = torch.as_tensor(self.ranked[batch["vids"][b]]["RP"], dtype=torch.float32)
+                rp = torch.as_tensor(ranked["RP"], dtype=torch.float32)
                 terms = hrpro_instance_loss(inst, inst["proposals"], rp, self.np_rng.rand(len(inst["proposals"])),
                                             self.cfg.iou_thresh)
                 total = self.loss_cfg.weight_loss_reg * terms["loss_prop_reg"] + \
@@ -580,7 +580,8 @@ class HRPro(Method):
                 rp = match_point(by_class, list(zip(times.tolist(), video.points[:, 1].tolist())))
                 rp_rows = [r for rows in rp.values() for r in rows if r is not None]
                 P = np.zeros((len(cas), self.spec.num_classes + 1), np.float32)
-                P[video.points[:, 0], video.points[:, 1]] = 1
+                pts = video.points[(video.points[:, 0] >= 0) & (video.points[:, 0] < len(cas))]
+                P[pts[:, 0], pts[:, 1]] = 1
                 _, bkg_seed = select_seed(cas[:, -1], P, self.loss_cfg.act_thresh, self.loss_cfg.bkg_thresh)
                 sps = self._sps(video.fps)
                 pp = to_snippet_rows(raw[:, [0, 1, 3, 2]], sps) if len(raw) else np.zeros((1, 3))
