@@ -146,3 +146,51 @@ def test_golden_potloc_main_inference():
         assert [d.label for d in dets] == [r["label"] for r in ref], video["video_id"]
         np.testing.assert_allclose([[d.start, d.end] for d in dets], [r["segment"] for r in ref], atol=1e-9)
         np.testing.assert_allclose([d.score for d in dets], [r["score"] for r in ref], atol=1e-6)
+
+
+def _main_features(inp: dict, T: int) -> np.ndarray:
+    D = inp["shape"][1]
+    u = np.random.RandomState(inp["seed"]).uniform(0, 1, (T, D))
+    return (4 * (u * u) * (u * u)).astype(np.float32)
+
+
+def test_golden_potloc_main_network_small(main_small):
+    import hashlib
+
+    from tsl300.methods.potloc import POTLocMainNet
+
+    cfg = main_small["config"]["model"]
+    net = POTLocMainNet(main_small["config"]["dataset"]["input_dim"], 20, cfg["embd_dim"], cfg["n_head"],
+                        cfg["n_mha_win_size"]).eval()
+    state = dict(net.state_dict())
+    for w in main_small["weights"]:
+        values = np.random.RandomState(w["seed"]).uniform(w["low"], w["high"], size=w["shape"]).astype(np.float32)
+        assert hashlib.sha256(values.astype("<f4").tobytes()).hexdigest() == w["sha256"], w["name"]
+        if w["name"] in state:
+            state[w["name"]] = torch.from_numpy(values)
+        else:
+            assert w["name"].startswith("cls_module."), w["name"]  # built but never run (official)
+    net.load_state_dict(state)
+    max_len = main_small["config"]["dataset"]["max_seq_len"]
+    for case in main_small["eval_cases"]:
+        T = case["T"]
+        x = _main_features({**case["input"], "seed": case["feature_seed"]}, T)
+        assert hashlib.sha256(x.tobytes()).hexdigest() == case["input"]["sha256"]
+        L = case["levels"][0]["padded_len"]
+        assert L == max_len or T > max_len
+        xp = torch.zeros(1, x.shape[1], L)
+        xp[0, :, :T] = torch.from_numpy(x.T)
+        mask = (torch.arange(L) < T)[None, None]
+        with torch.no_grad():
+            out = net(xp, mask)
+        for lv, logits, feats in zip(case["levels"], out["logits"], out["fpn_feats"]):
+            n = lv["valid_len"]
+            assert logits.shape[-1] == lv["padded_len"]
+            np.testing.assert_allclose(torch.sigmoid(logits[0, :, :n]).T, lv["cas_sigmoid"], atol=1e-5,
+                                       err_msg=case["video_id"])
+            ref = lv["fpn_feats"]
+            ours = feats[0, :, :n].T.numpy()
+            if isinstance(ref, dict):
+                np.testing.assert_allclose(ours[ref["rows"]], ref["values"], atol=1e-4)
+            else:
+                np.testing.assert_allclose(ours, ref, atol=1e-4)

@@ -17,6 +17,7 @@ even.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -236,3 +237,173 @@ def main_detections(levels: list[dict], class_names, params: dict = MAIN_INFEREN
         scores = np.asarray([x.score for x in segs])
         out.extend(segs[i] for i in hard_nms(times, scores, params["nms_iou"], True))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The main network (``main_model.py`` / ``main_backbones.py``: ActionFormer's conv-transformer
+# backbone, identity FPN with LayerNorm, classification head; no regression head)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+class MaskedConv1D(nn.Module):
+    """Conv1d whose output is multiplied by the (nearest-downsampled) mask."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv1d(cin, cout, k, stride, k // 2, groups=groups, bias=bias)
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.conv(x)
+        if self.stride > 1:
+            mask = F.interpolate(mask.float(), size=out.shape[-1], mode="nearest").bool()
+        return out * mask.to(out.dtype), mask
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of (B, C, T), biased variance, eps 1e-5, (1, C, 1) affine."""
+
+    def __init__(self, c: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, c, 1))
+        self.bias = nn.Parameter(torch.zeros(1, c, 1))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(dim=1, keepdim=True)
+        res = x - mu
+        return res / torch.sqrt((res ** 2).mean(dim=1, keepdim=True) + self.eps) * self.weight + self.bias
+
+
+class AffineDropPath(nn.Module):
+    def __init__(self, c: int, drop_prob: float = 0.0):
+        super().__init__()
+        self.scale = nn.Parameter(1e-4 * torch.ones(1, c, 1))
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.scale * x
+        if not self.training or self.drop_prob == 0:
+            return x
+        keep = 1 - self.drop_prob
+        u = keep + torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device)
+        return x / keep * u.floor()
+
+
+class LocalMaskedMHCA(nn.Module):
+    """Local (±window/2) multi-head attention: depthwise conv (stride) + LayerNorm + 1x1 conv for
+    q, k, v; keys outside the sequence excluded, invalid keys -1e4, invalid query rows zeroed."""
+
+    def __init__(self, dim: int, heads: int, window: int, stride: int = 1):
+        super().__init__()
+        self.heads, self.overlap = heads, window // 2
+        self.scale = 1.0 / math.sqrt(dim // heads)
+        for name in ("query", "key", "value"):
+            setattr(self, f"{name}_conv", MaskedConv1D(dim, dim, 3, stride, groups=dim, bias=False))
+            setattr(self, f"{name}_norm", ChannelLayerNorm(dim))
+        self.key = nn.Conv1d(dim, dim, 1)
+        self.query = nn.Conv1d(dim, dim, 1)
+        self.value = nn.Conv1d(dim, dim, 1)
+        self.proj = nn.Conv1d(dim, dim, 1)
+
+    def forward(self, x, mask):
+        q, qmask = self.query_conv(x, mask)
+        k, kmask = self.key_conv(x, mask)
+        v, _ = self.value_conv(x, mask)
+        q, k, v = self.query(self.query_norm(q)), self.key(self.key_norm(k)), self.value(self.value_norm(v))
+        B, C, T = q.shape
+        H, w = self.heads, self.overlap
+        q = q.view(B, H, C // H, T).transpose(2, 3) * self.scale          # (B, H, T, c)
+        k = k.view(B, H, C // H, T).transpose(2, 3)
+        v = v.view(B, H, C // H, T).transpose(2, 3)
+        kp = F.pad(k, (0, 0, w, w)).unfold(2, 2 * w + 1, 1)                 # (B, H, T, c, 2w+1)
+        vp = F.pad(v, (0, 0, w, w)).unfold(2, 2 * w + 1, 1)
+        att = torch.einsum("bhtc,bhtcw->bhtw", q, kp)
+        pos = torch.arange(T, device=x.device)[:, None] + torch.arange(-w, w + 1, device=x.device)[None]
+        inside = (pos >= 0) & (pos < T)                                     # (T, 2w+1)
+        kvalid = F.pad(kmask[:, 0].float(), (w, w)).unfold(1, 2 * w + 1, 1)  # (B, T, 2w+1)
+        att = att + ((1 - kvalid) * -1e4)[:, None]
+        att = att.masked_fill(~inside[None, None], float("-inf")).softmax(dim=-1)
+        att = att * kmask[:, 0, :, None].to(att.dtype)[:, None]           # rows of invalid queries
+        out = torch.einsum("bhtw,bhtcw->bhtc", att, vp).transpose(2, 3).reshape(B, C, T)
+        return self.proj(out) * qmask.to(out.dtype), qmask
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, window: int, stride: int = 1, path_pdrop: float = 0.1):
+        super().__init__()
+        self.ln1, self.ln2 = ChannelLayerNorm(dim), ChannelLayerNorm(dim)
+        self.attn = LocalMaskedMHCA(dim, heads, window, stride)
+        self.pool_skip = nn.MaxPool1d(stride + 1, stride, (stride + 1) // 2) if stride > 1 else nn.Identity()
+        self.mlp = nn.Sequential(nn.Conv1d(dim, 4 * dim, 1), nn.GELU(), nn.Dropout(0.0), nn.Conv1d(4 * dim, dim, 1),
+                                 nn.Dropout(0.0))
+        self.drop_path_attn = AffineDropPath(dim, path_pdrop)
+        self.drop_path_mlp = AffineDropPath(dim, path_pdrop)
+
+    def forward(self, x, mask):
+        out, omask = self.attn(self.ln1(x), mask)
+        m = omask.to(out.dtype)
+        out = self.pool_skip(x) * m + self.drop_path_attn(out)
+        return out + self.drop_path_mlp(self.mlp(self.ln2(out)) * m), omask
+
+
+class POTLocBackbone(nn.Module):
+    def __init__(self, in_dim: int, dim: int, heads: int = 4, window: int = 12, arch=(2, 2, 2), path_pdrop: float = 0.1):
+        super().__init__()
+        self.embd = nn.ModuleList([MaskedConv1D(in_dim if i == 0 else dim, dim, 3, bias=False) for i in range(arch[0])])
+        self.embd_norm = nn.ModuleList([ChannelLayerNorm(dim) for _ in range(arch[0])])
+        self.stem = nn.ModuleList([TransformerBlock(dim, heads, window, 1, path_pdrop) for _ in range(arch[1])])
+        self.branch = nn.ModuleList([TransformerBlock(dim, heads, window, 2, path_pdrop) for _ in range(arch[2])])
+
+    def forward(self, x, mask):
+        for conv, norm in zip(self.embd, self.embd_norm):
+            x, mask = conv(x, mask)
+            x = F.relu(norm(x))
+        for block in self.stem:
+            x, mask = block(x, mask)
+        feats, masks = [x], [mask]
+        for block in self.branch:
+            x, mask = block(x, mask)
+            feats.append(x)
+            masks.append(mask)
+        return feats, masks
+
+
+class POTLocNeck(nn.Module):
+    def __init__(self, dim: int, levels: int = 3):
+        super().__init__()
+        self.fpn_norms = nn.ModuleList([ChannelLayerNorm(dim) for _ in range(levels)])
+
+
+class POTLocHead(nn.Module):
+    def __init__(self, dim: int, num_classes: int, layers: int = 3):
+        super().__init__()
+        self.head = nn.ModuleList([MaskedConv1D(dim, dim, 3, bias=False) for _ in range(layers - 1)])
+        self.norm = nn.ModuleList([ChannelLayerNorm(dim) for _ in range(layers - 1)])
+        self.cls_head = MaskedConv1D(dim, num_classes + 1, 3)
+
+    def forward(self, x, mask):
+        for conv, norm in zip(self.head, self.norm):
+            x, _ = conv(x, mask)
+            x = F.relu(norm(x))
+        return self.cls_head(x, mask)[0]
+
+
+class POTLocMainNet(nn.Module):
+    """``main_model.Model`` without the unused ``cls_module``: per-level logits (B, C+1, T_l)."""
+
+    def __init__(self, in_dim: int, num_classes: int, dim: int = 512, heads: int = 4, window: int = 12,
+                 path_pdrop: float = 0.1):
+        super().__init__()
+        self.backbone = POTLocBackbone(in_dim, dim, heads, window, path_pdrop=path_pdrop)
+        self.neck = POTLocNeck(dim)
+        self.cls_head = POTLocHead(dim, num_classes)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+        """``x`` (B, D, T) padded, ``mask`` (B, 1, T) bool -> ``logits``, ``fpn_feats``, ``masks`` per level."""
+        feats, masks = self.backbone(x, mask)
+        feats = [norm(f) for norm, f in zip(self.neck.fpn_norms, feats)]
+        return {"logits": [self.cls_head(f, m) for f, m in zip(feats, masks)], "fpn_feats": feats, "masks": masks}
