@@ -194,3 +194,32 @@ def test_golden_potloc_main_network_small(main_small):
                 np.testing.assert_allclose(ours[ref["rows"]], ref["values"], atol=1e-4)
             else:
                 np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+def test_golden_potloc_main_loss(main_small):
+    from tsl300.methods.potloc import label_points, potloc_main_loss
+
+    strides = main_small["fpn_strides"]
+    for case in main_small["train_cases"]:
+        terms = []
+        for item in case["items"]:
+            sigs, masks = [], []
+            for lv in item["levels"]:
+                sig = torch.full((lv["padded_len"], 21), 0.5)  # padded logits are exactly 0
+                sig[:lv["valid_len"]] = torch.tensor(_f32(lv["cas_sigmoid"]))
+                sigs.append(sig)
+                masks.append(torch.arange(lv["padded_len"]) < lv["valid_len"])
+            lengths = [lv["padded_len"] for lv in item["levels"]]
+            targets = label_points(np.asarray(item["final_proposals"]).reshape(-1, 2), item["final_points"],
+                                   item["final_labels"], lengths, strides, 20)
+            assert np.argwhere(targets).tolist() == item["cls_targets_nonzero"], item["video_id"]
+            t = potloc_main_loss(sigs, masks, torch.tensor(targets, dtype=torch.float32),
+                                 torch.tensor(_f32(item["label_np_arr"])))
+            assert t["num_actions"] == item["num_actions"] and t["num_bkg"] == item["num_bkg"]
+            assert t["bkg_seed_per_level"] == item["bkg_seed_per_level"], item["video_id"]
+            vid = json.loads(item["vid_score"]) if isinstance(item["vid_score"], str) else item["vid_score"]
+            np.testing.assert_allclose(t["vid_score"], vid, atol=1e-5)
+            terms.append(t)
+        for k in ("loss_vid", "loss_frame"):  # loss_bg: not reproduced yet (recipes/potloc/README.md)
+            ours = float(torch.stack([t[k] for t in terms]).mean())
+            assert abs(ours - case["losses"][k]) <= 1e-5, (case["name"], k, ours, case["losses"][k])

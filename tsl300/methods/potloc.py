@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -157,6 +158,8 @@ def label_points(segments, points, labels, level_lengths, strides, num_classes: 
     lo = np.maximum(pts[None, :] - radius * stride[:, None], seg[None, :, 0])
     hi = np.minimum(pts[None, :] + radius * stride[:, None], seg[None, :, 1])
     ok = (t[:, None] > lo) & (t[:, None] < hi)                       # (N, K)
+    if not ok.size:
+        return np.zeros((len(t), num_classes))
     length = np.where(ok, (seg[:, 1] - seg[:, 0])[None, :], np.inf)
     best = length.min(axis=1, keepdims=True)
     win = ok & (length <= best + 1e-3)
@@ -407,3 +410,42 @@ class POTLocMainNet(nn.Module):
         feats, masks = self.backbone(x, mask)
         feats = [norm(f) for norm, f in zip(self.neck.fpn_norms, feats)]
         return {"logits": [self.cls_head(f, m) for f, m in zip(feats, masks)], "fpn_feats": feats, "masks": masks}
+
+
+def potloc_main_loss(cas_sigmoid: list[torch.Tensor], masks: list[torch.Tensor], targets: torch.Tensor,
+                     label: torch.Tensor, r_act: int = 8, bkg_thresh: float = 0.95) -> dict[str, Any]:
+    """The main model's loss terms of one video. ``cas_sigmoid[l]`` (padded T_l, C+1) sigmoid of
+    the head, ``masks[l]`` (T_l,) bool, ``targets`` (sum T_l, C) from :func:`label_points`,
+    ``label`` (C,) the crop's video labels. The top-k uses ``padded T_l // r_act`` over the padded
+    level (official); the frame loss is normalised by the positive locations, the background loss
+    by the seeds (1 when there is none); seeds per level without edge fallback."""
+    from ..losses.point import focal_bce_terms
+
+    scores, fused_all = [], []
+    for sig, m in zip(cas_sigmoid, masks):
+        mf = m.to(sig.dtype)[:, None]
+        cls = sig[:, :-1] * mf
+        k = sig.shape[0] // r_act
+        scores.append(cls.topk(k, dim=0).values.mean(dim=0) * label + cls.mean(dim=0) * (1 - label))
+        fused_all.append(torch.cat([sig[:, :-1] * (1 - sig[:, -1:]), sig[:, -1:]], dim=1) * mf)
+    vid = torch.stack(scores).mean(dim=0)
+    loss_vid = F.binary_cross_entropy(vid, label)
+    p = torch.cat(fused_all)
+    Q = torch.cat([targets, targets.new_zeros(len(targets), 1)], dim=1) * torch.cat(masks).to(p.dtype)[:, None]
+    w = Q.max(dim=1).values
+    num_actions = max(float(w.sum()), 1.0)
+    loss_frame = (focal_bce_terms(p, Q, gamma=2).sum(dim=1) * w).sum() / num_actions
+    seeds, start = [], 0
+    for f in fused_all:
+        n = len(f)
+        seeds.append(main_select_seed(f[:, -1].detach().cpu().numpy(), Q[start:start + n].detach().cpu().numpy(),
+                                      bkg_thresh))
+        start += n
+    seed = torch.as_tensor(np.concatenate(seeds), dtype=p.dtype, device=p.device)
+    bg_target = torch.zeros_like(p)
+    bg_target[:, -1] = 1
+    num_bkg = max(float(seed.sum()), 1.0)
+    loss_bg = (focal_bce_terms(p, bg_target, gamma=2).sum(dim=1) * seed).sum() / num_bkg
+    return {"loss_vid": loss_vid, "loss_frame": loss_frame, "loss_bg": loss_bg,
+            "final_loss": loss_vid + 0.5 * loss_frame + loss_bg, "vid_score": vid, "num_actions": num_actions,
+            "num_bkg": num_bkg, "bkg_seed_per_level": [np.flatnonzero(s).tolist() for s in seeds]}
