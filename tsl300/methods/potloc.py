@@ -3,10 +3,10 @@
 Official code: ``elahevahd/POTLoc`` @47b8bc5 (``base_core.py``, ``PL_generation.py``,
 ``main_core.py``). POTLoc trains a base model (LACP without the sequence search), turns its
 proposals and the points into pseudo-label segments, then trains a transformer on a temporal
-pyramid with them. This module holds everything but the main network itself; it reproduces
-``../shared/golden/potloc`` (base losses, base inference, pseudo labels, training crop, the main
-model's label assignment, background seeds, video score and inference). The main network (local
-window attention on a 3-level pyramid) and the recipe are not written yet (no POTLoc recipe).
+pyramid with them. This module holds the parts; they reproduce ``../shared/golden/potloc``
+(base losses, base inference, pseudo labels, training crop, the main network, its label
+assignment, background seeds, video score, loss terms and inference) except the main model's
+background-loss normalisation. The recipe is not written yet (see ``recipes/potloc/README.md``).
 
 Official behaviours kept: the base background loss averages over the seeds (NaN without one,
 here 0); points inside a proposal are taken in annotation order (unsorted points give inverted
