@@ -17,7 +17,7 @@ MAIN = {"tsl_net": "tsl_net/tsl_net.yaml", "co2net": "co2net/co2net.yaml", "sfne
         "lacp": "lacp/lacp.yaml", "backtal": "backtal/backtal.yaml", "case": "case/case.yaml",
         "refineloc": "refineloc/refineloc.yaml", "flagship": "tsl300/flagship.yaml",
         "tspnet": "tspnet/tspnet.yaml", "hrpro": "hrpro/hrpro.yaml",
-        "pps": "pps/pps.yaml"}
+        "pps": "pps/pps.yaml", "potloc": "potloc/potloc.yaml"}
 VARIANTS = sorted(p for p in RECIPES.glob("*/*.yaml") if "inherit" in yaml.safe_load(p.read_text(encoding="utf-8")))
 NOT_SETTINGS = {"inherit", "name", "description"}
 

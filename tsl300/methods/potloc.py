@@ -6,7 +6,7 @@ proposals and the points into pseudo-label segments, then trains a transformer o
 pyramid with them. This module holds the parts; they reproduce ``../shared/golden/potloc``
 (base losses, base inference, pseudo labels, training crop, the main network, its label
 assignment, background seeds, video score, loss terms and inference) except the main model's
-background-loss normalisation. The recipe is not written yet (see ``recipes/potloc/README.md``).
+background-loss normalisation (see ``recipes/potloc/README.md``).
 
 Official behaviours kept: the base background loss averages over the seeds (NaN without one,
 here 0); points inside a proposal are taken in annotation order (unsorted points give inverted
@@ -19,10 +19,21 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.types import Segment
+from ..errors import RecipeError
+from ..losses.point import focal_bce_terms
+from ..postprocess import PostprocessParams, video_proposals
+from .base import Method, TrainingContext
+from .lacp import LACP, LACPLoss, LACPModel
+from .registry import ModelSpec, register_method
 
 BASE_POSTPROCESS = dict(class_thresh=0.65, scale=8, oic_lambda=0.2, oic_gamma=0.25, nms="hard", nms_iou=0.6,
                         nms_plus_one=True, cas_thresholds=tuple(np.arange(0, 0.2, 0.025).tolist()),
@@ -217,7 +228,7 @@ def main_detections(levels: list[dict], class_names, params: dict = MAIN_INFEREN
     output upsampled over the PADDED length (so detections can pass the video end), 0.16 s per
     upsampled index on every level; NMS per class over all levels (classes in order of first
     appearance). Returns Segments in seconds."""
-    from ..postprocess import PostprocessParams, hard_nms, video_proposals
+    from ..postprocess import hard_nms
 
     pooled: dict[str, list] = {}
     for lv in levels:
@@ -246,9 +257,6 @@ def main_detections(levels: list[dict], class_names, params: dict = MAIN_INFEREN
 # The main network (``main_model.py`` / ``main_backbones.py``: ActionFormer's conv-transformer
 # backbone, identity FPN with LayerNorm, classification head; no regression head)
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
 
 
 class MaskedConv1D(nn.Module):
@@ -419,7 +427,6 @@ def potloc_main_loss(cas_sigmoid: list[torch.Tensor], masks: list[torch.Tensor],
     ``label`` (C,) the crop's video labels. The top-k uses ``padded T_l // r_act`` over the padded
     level (official); the frame loss is normalised by the positive locations, the background loss
     by the seeds (1 when there is none); seeds per level without edge fallback."""
-    from ..losses.point import focal_bce_terms
 
     scores, fused_all = [], []
     for sig, m in zip(cas_sigmoid, masks):
@@ -449,3 +456,176 @@ def potloc_main_loss(cas_sigmoid: list[torch.Tensor], masks: list[torch.Tensor],
     return {"loss_vid": loss_vid, "loss_frame": loss_frame, "loss_bg": loss_bg,
             "final_loss": loss_vid + 0.5 * loss_frame + loss_bg, "vid_score": vid, "num_actions": num_actions,
             "num_bkg": num_bkg, "bkg_seed_per_level": [np.flatnonzero(s).tolist() for s in seeds]}
+
+
+# --------------------------------------------------------------------------------------------
+# The recipe's Method: base (LACP without search) -> pseudo labels -> main model, one schedule
+
+
+
+
+@dataclass
+class POTLocModel:
+    base: LACPModel = field(default_factory=lambda: LACPModel(search_freq=0))
+    base_steps: int = 4000          # official base iterations; then pseudo labels, then the main model
+    embd_dim: int = 512
+    n_head: int = 4
+    window: int = 12
+    path_pdrop: float = 0.1
+    max_seq_len: int = 768
+    max_div_factor: int = 48
+    sample_radius: float = 2.0
+    crop: bool = True               # official random crop of [0.9 T, T] snippets
+
+
+@dataclass
+class POTLocLoss:
+    base: LACPLoss = field(default_factory=lambda: LACPLoss(lambdas=BASE_LAMBDAS))
+    bkg_thresh: float = 0.95
+    r_act: int = 8
+
+
+@register_method("potloc")
+class POTLoc(Method):
+    """Stage 1: the base LACP (no search); at ``base_steps`` its proposals on the training videos
+    become pseudo labels; stage 2: the main network on the pyramid."""
+
+    ModelConfig = POTLocModel
+    LossConfig = POTLocLoss
+    supervision = "point"
+    STRIDES = (1, 2, 4)
+
+    def __init__(self, model: POTLocModel, loss: POTLocLoss, spec: ModelSpec):
+        super().__init__()
+        if model.base.search_freq:
+            raise RecipeError("potloc: the base model has no sequence search (model.base.search_freq must be 0)")
+        self.cfg, self.loss_cfg, self.spec = model, loss, spec
+        self.base = LACP(model.base, loss.base, spec)
+        dim = self.base.net.classifier.in_channels
+        self.main = POTLocMainNet(dim, spec.num_classes, model.embd_dim, model.n_head, model.window, model.path_pdrop)
+        self.register_buffer("stage2", torch.tensor(False))
+        self.labels_: dict[str, list[list[float]]] = {}  # vid -> [point_s, start_s, end_s, class]
+        self.rng = random.Random(0)                      # the crop (official: Python's global random)
+
+    def forward(self, batch):
+        out = self.base(batch)
+        if not bool(self.stage2):
+            return out
+        x = torch.cat([batch["features"][self.cfg.base.visual].float()]
+                      + ([self.base.audio_encoder(batch["features"][self.cfg.base.audio].float(), batch["mask"])
+                          .transpose(1, 2)] if self.base.audio_encoder is not None else []), dim=-1).detach()
+        videos = []
+        for b in range(x.shape[0]):
+            n = int(batch["lengths"][b])
+            feats, crop = x[b, :n], None
+            if self.training:
+                self._sps = float(batch["fps"][b]) / 16.0
+                crop = self._crop(batch["vids"][b], n)
+                if crop is None:
+                    videos.append(None)
+                    continue
+                feats = feats[crop.st:crop.ed]
+            T = len(feats)
+            L = self.cfg.max_seq_len if T <= self.cfg.max_seq_len else \
+                int(math.ceil(T / self.cfg.max_div_factor) * self.cfg.max_div_factor)
+            xp = feats.new_zeros(1, feats.shape[1], L)
+            xp[0, :, :T] = feats.t()
+            res = self.main(xp, (torch.arange(L, device=x.device) < T)[None, None])
+            res.update(crop=crop, length=T)
+            videos.append(res)
+        out["main"] = videos
+        return out
+
+    def _crop(self, vid: str, n: int) -> Crop | None:
+        rows = self.labels_.get(vid)
+        if not rows:
+            return None
+        rows = np.asarray(rows, np.float64)
+        sps = self._sps
+        if not self.cfg.crop:
+            return Crop(n, 0, n, 1, np.asarray([float(round(p * sps)) for p in rows[:, 0]]), rows[:, 3].astype(int),
+                        np.clip(np.round(rows[:, 1:3] * sps), 0, n - 1))
+        return truncate_feats(n, self.cfg.max_seq_len, rows[:, 0], rows[:, 1:3], rows[:, 3].astype(int), self.rng,
+                              sps=sps)
+
+    _sps = 1.0  # set per video (snippets per second) before each crop
+
+    def compute_loss(self, outputs, batch, step):
+        if not bool(self.stage2):
+            total, logs = self.base.compute_loss(outputs, batch, step)
+            return total, {"stage": 1.0, **logs}
+        C = self.spec.num_classes
+        terms, logs = [], {"stage": 2.0}
+        for b, res in enumerate(outputs.get("main", [])):
+            if res is None:
+                continue
+            crop = res["crop"]
+            lengths = [lg.shape[-1] for lg in res["logits"]]
+            if crop is not None:
+                targets = label_points(crop.proposals, crop.points, crop.labels, lengths, self.STRIDES, C,
+                                       self.cfg.sample_radius)
+                label = np.zeros(C, np.float32)
+                label[np.asarray(crop.labels, int)] = 1
+            else:  # validation pass: the video's own points, no segments -> video labels only
+                targets = np.zeros((sum(lengths), C))
+                label = batch["video_labels"][b].cpu().numpy()
+            sigs = [torch.sigmoid(lg[0].t()) for lg in res["logits"]]
+            masks = [m[0, 0] for m in res["masks"]]
+            t = potloc_main_loss(sigs, masks, torch.as_tensor(targets, dtype=sigs[0].dtype, device=sigs[0].device),
+                                 torch.as_tensor(label, dtype=sigs[0].dtype, device=sigs[0].device), self.loss_cfg.r_act,
+                                 self.loss_cfg.bkg_thresh)
+            terms.append(t)
+        if not terms:
+            return outputs["vid_score"].sum() * 0, logs
+        for k in ("loss_vid", "loss_frame", "loss_bg"):
+            logs[k] = float(torch.stack([t[k] for t in terms]).mean())
+        return torch.stack([t["final_loss"] for t in terms]).mean(), logs
+
+    def on_step_end(self, step: int, context: TrainingContext) -> None:
+        if bool(self.stage2) or step + 1 != self.cfg.base_steps:
+            return
+        names = self.spec.classes
+        params = PostprocessParams(**BASE_POSTPROCESS, class_names=names)
+        for group, batch, outputs in context.predict(context.videos):
+            scores = self.base.scores(outputs, batch)
+            for b, video in enumerate(group):
+                n = video.num_snippets
+                segs = video_proposals(scores["cas"][b, :n].cpu().numpy(), scores["video_scores"][b].cpu().numpy(),
+                                       video.fps, params, scores["actionness"][b, :n].cpu().numpy())
+                props = [{"label": s.label, "score": s.score, "segment": [s.start, s.end]} for s in segs]
+                points = [(names[int(c)], float(f) / video.fps) for f, c in zip(video.point_frames, video.points[:, 1])]
+                try:
+                    labels, _ = pseudo_labels({video.vid: props}, {video.vid: points})
+                except KeyError:  # official: a class without any matched proposal raises
+                    labels = {video.vid: []}
+                self.labels_[video.vid] = [[p.point, p.segment[0], p.segment[1], names.index(p.label)]
+                                           for p in labels[video.vid]]
+        self.stage2.fill_(True)
+        context.reset_optimizer()
+
+    def training_state(self):
+        return {"base": self.base.training_state(), "labels": {k: np.asarray(v) for k, v in self.labels_.items()},
+                "rng": list(self.rng.getstate()[1]), "rng_pos": self.rng.getstate()[2] or 0}
+
+    def load_training_state(self, state):
+        self.base.load_training_state(state.get("base", {}))
+        self.labels_ = {k: np.asarray(v, np.float64).reshape(-1, 4).tolist() for k, v in state.get("labels", {}).items()}
+        if "rng" in state:
+            self.rng.setstate((3, tuple(int(v) for v in state["rng"]), None))
+
+    def scores(self, outputs, batch):
+        return self.base.scores(outputs, batch)
+
+    def segments(self, outputs, batch, params):
+        if "main" not in outputs:
+            return None
+        result = {}
+        for b, res in enumerate(outputs["main"]):
+            fps = float(batch["fps"][b])
+            levels = [{"cas_sigmoid": torch.sigmoid(lg[0, :, :int(m[0, 0].sum())].t()).cpu().numpy(),
+                       "padded_len": lg.shape[-1], "stride": s}
+                      for lg, m, s in zip(res["logits"], res["masks"], self.STRIDES)]
+            dets = main_detections(levels, params.class_names)
+            scale = 25.0 / fps  # main_detections assumes 25-fps snippets: rescale to this video's grid
+            result[batch["vids"][b]] = [Segment(d.start * scale, d.end * scale, d.label, d.score) for d in dets]
+        return result
