@@ -123,7 +123,8 @@ class Localizer:
     def localize(self, path_or_paths: str | os.PathLike | Sequence[str | os.PathLike], *,
                  threshold: float | None = None, window: int = DEFAULT_WINDOW,
                  overlap: int = DEFAULT_OVERLAP, progress: bool = False,
-                 all_proposals: bool = False) -> LocalizationResult | list[LocalizationResult]:
+                 all_proposals: bool = False, transcripts: str | os.PathLike | None = None
+                 ) -> LocalizationResult | list[LocalizationResult]:
         """Localize one video (returns a result) or a list of videos (returns a list).
 
         ``threshold`` drops segments scoring below it; ``window``/``overlap`` (snippets) bound
@@ -131,11 +132,14 @@ class Localizer:
         of one class do not overlap (the best-scoring one of overlapping proposals is kept), which
         is what a reader wants; ``all_proposals=True`` returns the full ranked proposal list of
         the benchmark protocol (many overlapping segments; what average mAP is computed on).
+        ``transcripts``: a folder of ``STEM.{json,srt,vtt}`` files for a model that reads text
+        (looked in before subtitles next to the video or inside it).
         """
         options = dict(threshold=threshold, window=window, overlap=overlap, all_proposals=all_proposals)
+        inputs = {"transcripts": str(transcripts)} if transcripts is not None else None
         if isinstance(path_or_paths, (str, os.PathLike)):
-            return self._localize_one(Path(path_or_paths), progress, **options)
-        return [self._localize_one(Path(p), progress, **options) for p in path_or_paths]
+            return self._localize_one(Path(path_or_paths), progress, inputs, **options)
+        return [self._localize_one(Path(p), progress, inputs, **options) for p in path_or_paths]
 
     def localize_features(self, video, *, threshold: float | None = None, window: int = DEFAULT_WINDOW,
                           overlap: int = DEFAULT_OVERLAP, source: str | None = None,
@@ -149,10 +153,12 @@ class Localizer:
         duration = float(video.duration if video.duration is not None else
                          video.num_snippets * self.spec_snippet_frames / video.fps)
         audio_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "audio"}
+        text_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "text"}
         meta = ResultMetadata(
             duration=duration, fps=float(video.fps), model_name=self.name, model_sha256=self.sha256,
             extractors=[dict(self.spec.extractor_specs.get(m, {})) for m in self.modalities],
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
+            text_missing=bool(text_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
             threshold=threshold, all_proposals=all_proposals)
@@ -168,7 +174,7 @@ class Localizer:
         return frames.pop() if len(frames) == 1 else SNIPPET_FRAMES
 
     # ---------------------------------------------------------------- helpers
-    def _localize_one(self, path: Path, progress: bool, **options) -> LocalizationResult:
+    def _localize_one(self, path: Path, progress: bool, inputs: dict | None = None, **options) -> LocalizationResult:
         from .featurize import featurize
 
         if not path.is_file():
@@ -179,7 +185,7 @@ class Localizer:
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
-        video = featurize(path, specs, progress=progress)
+        video = featurize(path, specs, progress=progress, inputs=inputs)
         return self.localize_features(video, source=str(path), **options)
 
     @torch.no_grad()

@@ -16,14 +16,17 @@ from typing import Any
 from .data.types import Video
 
 
-def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
-    """The installed extractor that produces ``spec`` (constructor options from its params)."""
+def extractor_from_spec(spec: Mapping[str, Any], where: str = "", inputs: Mapping[str, Any] | None = None):
+    """The installed extractor that produces ``spec`` (constructor options from its params).
+
+    ``inputs``: options that say where an extractor finds its input and do not change its numbers
+    (``transcripts=DIR`` for ``text``); each is passed only to extractors that accept it."""
     from .extractors import ExtractorSpec, get_extractor
 
     wanted = ExtractorSpec.from_dict(dict(spec))
     extractor = get_extractor(wanted.name)
     accepted = inspect.signature(type(extractor).__init__).parameters
-    options = {k: v for k, v in wanted.params.items() if k in accepted and k != "self"}
+    options = {k: v for k, v in {**wanted.params, **(inputs or {})}.items() if k in accepted and k != "self"}
     if options:
         extractor = get_extractor(wanted.name, **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
@@ -31,16 +34,16 @@ def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
 
 
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
-              progress: bool = False) -> Video:
+              progress: bool = False, inputs: Mapping[str, Any] | None = None) -> Video:
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
-    ``progress`` shows a decoding progress bar.
+    ``progress`` shows a decoding progress bar; ``inputs`` as in :func:`extractor_from_spec`.
     """
     from .extractors import extract_video
 
-    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor")
+    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor", inputs)
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}
