@@ -15,7 +15,9 @@ from tsl300.recipes import _resolve, load_recipe
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 MAIN = {"tsl_net": "tsl_net/tsl_net.yaml", "co2net": "co2net/co2net.yaml", "sfnet": "sfnet/sfnet.yaml",
         "lacp": "lacp/lacp.yaml", "backtal": "backtal/backtal.yaml", "case": "case/case.yaml",
-        "refineloc": "refineloc/refineloc.yaml", "flagship": "tsl300/flagship.yaml"}
+        "refineloc": "refineloc/refineloc.yaml", "flagship": "tsl300/flagship.yaml",
+        "tspnet": "tspnet/tspnet.yaml", "hrpro": "hrpro/hrpro.yaml",
+        "pps": "pps/pps.yaml", "potloc": "potloc/potloc.yaml"}
 VARIANTS = sorted(p for p in RECIPES.glob("*/*.yaml") if "inherit" in yaml.safe_load(p.read_text(encoding="utf-8")))
 NOT_SETTINGS = {"inherit", "name", "description"}
 
