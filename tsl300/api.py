@@ -110,6 +110,7 @@ class Localizer:
         recipe = meta.get("recipe", {})
         self.modalities = list(recipe.get("data", {}).get("modalities", self.spec.modality_shapes))
         self.postprocess = dict(recipe.get("postprocess", {}))
+        self.extras = dict(meta.get("localize", {}))  # speech gate, calibration, default threshold
         self.sha256 = file_sha256(weights)
         if tuple(self.spec.classes) != CLASS_CODES:
             raise CheckpointError(f"{weights}: localize needs a model with classes {CLASS_CODES}, "
@@ -142,6 +143,9 @@ class Localizer:
                           all_proposals: bool = False) -> LocalizationResult:
         """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
         scores, segments, n_windows = self._run(video, window, overlap)
+        scores, segments, speech, warnings = self._gate_and_calibrate(video, scores, segments)
+        if threshold is None and not all_proposals:
+            threshold = self.extras.get("threshold")
         if threshold is not None:
             segments = [s for s in segments if s.score >= threshold]
         if not all_proposals:
@@ -155,10 +159,39 @@ class Localizer:
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
-            threshold=threshold, all_proposals=all_proposals)
+            threshold=threshold, all_proposals=all_proposals, speech_fraction=speech,
+            calibrated="calibration" in self.extras, warnings=warnings)
         segs = [LocalizedSegment(max(0.0, s.start), min(s.end, duration), s.label, s.score)
                 for s in segments if min(s.end, duration) > max(0.0, s.start)]
         return LocalizationResult(source or video.vid, segs, scores, meta)
+
+    def _gate_and_calibrate(self, video, scores, segments):
+        """Speech gate (:mod:`tsl300.speech_gate`) and Platt calibration (:mod:`tsl300.calibration`)
+        when the model's sidecar asks for them; (scores, segments, speech fraction, warnings)."""
+        from dataclasses import replace
+
+        from . import speech_gate
+        from .calibration import Platt
+
+        speech, warnings = None, []
+        activity = video.features.get(speech_gate.MODALITY)
+        if "speech_gate" in self.extras and activity is not None:
+            mask = speech_gate.speech_mask(activity)
+            speech = float(mask.mean()) if len(mask) else 0.0
+            scores = speech_gate.gate_scores(scores, mask)
+            segments = speech_gate.gate_segments(segments, mask, float(video.fps), self.spec_snippet_frames)
+            if not mask.any():
+                warnings.append(speech_gate.NO_SPEECH_OR_FACE_WARNING if not self._sees_faces(video)
+                                else speech_gate.NO_SPEECH_WARNING)
+        if "calibration" in self.extras:
+            platt = Platt.from_dict(self.extras["calibration"])
+            segments = [replace(s, score=float(platt(s.score))) for s in segments]
+        return scores, segments, speech, warnings
+
+    def _sees_faces(self, video) -> bool:
+        """Whether a face modality of the model found a face (False when it has none)."""
+        faces = video.features.get("face_affect")
+        return faces is not None and bool(np.any(np.asarray(faces)[:, -1] > 0.5))
 
     @property
     def spec_snippet_frames(self) -> int:
@@ -179,6 +212,8 @@ class Localizer:
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
+        if "speech_gate" in self.extras:
+            specs.setdefault(self.extras["speech_gate"]["modality"], self.extras["speech_gate"])
         video = featurize(path, specs, progress=progress)
         return self.localize_features(video, source=str(path), **options)
 
