@@ -4,7 +4,7 @@ Speaker groups of ASED and EmoDB (``tsl300.data.more_speech.speaker_group``) are
 folds by a fixed permutation (seed 0); fold k trains on the other folds' streams and is tested
 on its own speakers' streams (never seen) and on every URDU stream (out of domain, never
 trained on). Each (config, fold, seed) writes one JSON under ``OUT/results`` and is skipped
-when present, so an interrupted run resumes. Per test set: average mAP (tIoU 0.1:0.05:0.3),
+when present, so an interrupted run resumes. Per test set: average mAP in % (tIoU 0.1:0.05:0.3),
 AP per class, chance (random segments, same count per video, 20 draws), with and without the
 speech gate.
 
@@ -45,9 +45,9 @@ def evaluate(videos, predictions: dict, draws: int = 20) -> dict:
     result = evaluate_segments(truth, {v.vid: predictions.get(v.vid, []) for v in videos})
     counts = {v.vid: len(predictions.get(v.vid, [])) for v in videos}
     chance = chance_map(truth, {v.vid: v.duration for v in videos}, counts, draws=draws)
-    per_class = result.get("average_AP_per_class", {})
-    return {"average_mAP": float(result["average_mAP"]), "AP_per_class": {k: float(v) for k, v in per_class.items()},
-            "chance": chance["mean"], "chance_std": chance["std"], "videos": len(videos),
+    per_class = {label: 100 * float(result["average_AP_per_class"][i]) for label, i in result["class_index"].items()}
+    return {"average_mAP": 100 * float(result["average_mAP"]), "AP_per_class": per_class,
+            "chance": 100 * chance["mean"], "chance_std": 100 * chance["std"], "videos": len(videos),
             "predictions_per_video": float(np.mean(list(counts.values())))}
 
 
