@@ -102,6 +102,9 @@ def test_platt_calibration_orders_and_matches():
     assert platt.a > 0
     np.testing.assert_allclose(platt(np.array([0.2, 0.5, 0.8])), [0.2, 0.5, 0.8], atol=0.06)
     assert 0.2 < best_threshold(platt(s), y, n_truth=int(y.sum())) < 0.6
+    inverted = fit_platt(s, ~y)                                # anti-correlated: never invert the ranking
+    assert inverted.a > 0 and inverted(0.9) > inverted(0.1)
+    assert inverted(0.5) == pytest.approx(1 - y.mean(), abs=0.02)
 
 
 def test_egemaps_lld_pitch_formants_and_lpc():

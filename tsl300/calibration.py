@@ -19,6 +19,9 @@ MATCH_TIOU = 0.3
 at least this (the strictest threshold of the TSL-300 protocol, tIoU 0.1:0.05:0.3)."""
 
 
+MIN_SLOPE = 1e-3
+
+
 @dataclass(frozen=True)
 class Platt:
     """``p = sigmoid(a * score + b)``."""
@@ -68,7 +71,9 @@ def match_labels(proposals, truth, threshold: float = MATCH_TIOU) -> np.ndarray:
 
 def fit_platt(scores, labels, iterations: int = 100, l2: float = 1e-3) -> Platt:
     """Logistic regression of ``labels`` (0/1) on ``scores`` by Newton steps, with Platt's
-    smoothed targets ((n+ + 1)/(n+ + 2), 1/(n- + 2)) so that few samples do not give 0 or 1."""
+    smoothed targets ((n+ + 1)/(n+ + 2), 1/(n- + 2)) so that few samples do not give 0 or 1.
+    A slope at or below :data:`MIN_SLOPE` (scores that do not separate) is set to it, so the
+    map stays increasing, and the offset alone is fitted (scores then read as the base rate)."""
     x = np.asarray(scores, np.float64)
     y = np.asarray(labels, np.float64)
     pos, neg = y.sum(), len(y) - y.sum()
@@ -83,6 +88,16 @@ def fit_platt(scores, labels, iterations: int = 100, l2: float = 1e-3) -> Platt:
         w -= step
         if np.abs(step).max() < 1e-9:
             break
+    if w[0] <= MIN_SLOPE:  # never invert or flatten the ranking: keep a small positive slope
+        a = MIN_SLOPE
+        b = 0.0
+        for _ in range(iterations):
+            p = 1 / (1 + np.exp(-np.clip(a * x + b, -50, 50)))
+            step = np.sum(p - t) / max(np.sum(p * (1 - p)), 1e-12)
+            b -= step
+            if abs(step) < 1e-9:
+                break
+        return Platt(a, float(b))
     return Platt(float(w[0]), float(w[1]))
 
 

@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("runs/default/cache"))
     parser.add_argument("--out", type=Path, default=Path("runs/default/ship"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE (checks only)")
     parser.add_argument("--install", action="store_true", help="copy into tsl300/resources/models/default")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
     write_fold(data, _only(train, MODALITIES), _only(val, MODALITIES), {m: specs[m] for m in MODALITIES})
     run = args.out / "run"
     if not (run / "model.safetensors").is_file():
-        tsl300.train(HERE / "default.yaml", data, run, seeds=[args.seed], test=False, device="cpu")
+        tsl300.train(HERE / "default.yaml", data, run, seeds=[args.seed], overrides=args.set, test=False,
+                     device="cpu")
     if (run / f"seed_{args.seed}").is_dir():
         run = run / f"seed_{args.seed}"
 
