@@ -77,17 +77,19 @@ def test_streams_are_one_speaker_group_with_sample_exact_segments(tmp_path):
             assert rms == pytest.approx(-23.0, abs=1.0)       # loudness-normalised (ASED)
 
 
-def test_speech_gate_drops_non_speech_segments_and_scores():
-    activity = np.array([[0.9, 1.0], [0.8, 0.75], [0.1, 0.0], [0.2, 0.25], [0.9, 1.0]])
-    mask = speech_mask(activity)
-    assert mask.tolist() == [True, True, False, False, True]
-    scores = np.full((5, 2), 0.8)
-    np.testing.assert_array_equal(gate_scores(scores, mask)[:, 0], [0.8, 0.8, 0, 0, 0.8])
+def test_speech_gate_bridges_pauses_and_drops_non_speech_segments():
+    speech, pause = [0.9, 1.0], [0.1, 0.0]
+    activity = np.array([speech, pause, pause, speech, pause, pause, pause, speech] + [pause] * 7)
+    mask = speech_mask(activity)                              # a 2-snippet pause is bridged, 3 is not
+    assert mask.tolist() == [True] * 4 + [False] * 3 + [True] + [False] * 7
+    scores = np.full((15, 2), 0.8)
+    np.testing.assert_array_equal(gate_scores(scores, mask)[:8, 0], [0.8] * 4 + [0] * 3 + [0.8])
     fps, snippet = 25.0, 16 / 25.0                            # 0.64 s snippets
-    segs = [Segment(0.0, 2 * snippet, "p"), Segment(2 * snippet, 4 * snippet, "n"),
-            Segment(0.0, 3 * snippet - 0.01, "n")]
-    kept = gate_segments(segs, mask, fps)
-    assert kept == [segs[0], segs[2]]                          # segment 3: 2 of 3 snippets speech
+    segs = [Segment(0.0, 4 * snippet, "p"),                  # speech with a short pause
+            Segment(8 * snippet, 15 * snippet, "n"),         # silence only
+            Segment(4 * snippet, 9 * snippet, "n"),          # 1 of 5 snippets speech: 0.2, kept
+            Segment(7 * snippet + 0.01, 15 * snippet, "p")]  # 1 of 8: dropped
+    assert gate_segments(segs, mask, fps) == [segs[0], segs[2]]
 
 
 def test_platt_calibration_orders_and_matches():

@@ -86,10 +86,12 @@ def run_fold(cache: Path, out: Path, config: str, fold: int, k: int, seeds: list
                {m: specs[m] for m in modalities}, seed=fold)
     run = out / "runs" / f"{config}_k{k}_f{fold}"
     overrides = [f"data.modalities=[{','.join(modalities)}]"] + ([f"schedule.steps={steps}"] if steps else [])
+    untrained = [s for s in todo if not (run / f"seed_{s}" / "model.safetensors").is_file()]
     started = time.time()
-    tsl300.train(HERE / "default.yaml", data, run, seeds=todo, overrides=overrides, test=False,
-                 device="cpu")
-    train_s = (time.time() - started) / len(todo)
+    if untrained:  # a model already trained (results deleted to re-evaluate) is reused
+        tsl300.train(HERE / "default.yaml", data, run, seeds=untrained, overrides=overrides, test=False,
+                     device="cpu")
+    train_s = (time.time() - started) / max(len(untrained), 1)
     gate_spec = specs["speech_activity"]
     for seed in todo:
         loc = tsl300.load_model(run / f"seed_{seed}" if (run / f"seed_{seed}").is_dir() else run, device="cpu")
