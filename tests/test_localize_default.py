@@ -117,3 +117,16 @@ def test_card_claim_beats_chance_on_unheard_validation_speakers(tmp_path):
     model_map = evaluate_segments(truth, predictions)["average_mAP"]
     chance = chance_map(truth, durations, {v: len(p) for v, p in predictions.items()}, draws=50)
     assert model_map > chance["mean"] + chance["std"], (model_map, chance)
+
+
+def test_default_threshold_is_applied_recorded_and_a_rerun_resumes(tmp_path, capsys):
+    model = tsl300.load_model("default", device="cpu")
+    result = model.localize(EXAMPLE)
+    assert result.metadata.threshold is None
+    assert result.metadata.applied_threshold == model.extras["threshold"]
+    assert all(s.score >= model.extras["threshold"] for s in result)
+    full = model.localize(EXAMPLE, all_proposals=True)
+    assert full.metadata.applied_threshold is None and len(full) > len(result)
+    args = ["localize", str(EXAMPLE), "-o", str(tmp_path), "-f", "json"]
+    assert main(args) == 0 and main(args) == 0
+    assert "already done" in capsys.readouterr().err     # the default threshold does not defeat resume

@@ -127,7 +127,9 @@ class Localizer:
                  all_proposals: bool = False) -> LocalizationResult | list[LocalizationResult]:
         """Localize one video (returns a result) or a list of videos (returns a list).
 
-        ``threshold`` drops segments scoring below it; ``window``/``overlap`` (snippets) bound
+        ``threshold`` drops segments scoring below it (None: the model's default threshold, if its
+        sidecar has one, as the shipped default model's, chosen on validation speakers; the
+        result's ``metadata.applied_threshold`` says which was used); ``window``/``overlap`` (snippets) bound
         memory on long videos; ``progress`` shows a decoding progress bar. By default segments
         of one class do not overlap (the best-scoring one of overlapping proposals is kept), which
         is what a reader wants; ``all_proposals=True`` returns the full ranked proposal list of
@@ -144,10 +146,9 @@ class Localizer:
         """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
         scores, segments, n_windows = self._run(video, window, overlap)
         scores, segments, speech, warnings = self._gate_and_calibrate(video, scores, segments)
-        if threshold is None and not all_proposals:
-            threshold = self.extras.get("threshold")
-        if threshold is not None:
-            segments = [s for s in segments if s.score >= threshold]
+        applied = self.extras.get("threshold") if threshold is None and not all_proposals else threshold
+        if applied is not None:
+            segments = [s for s in segments if s.score >= applied]
         if not all_proposals:
             segments = merge_window_segments(segments, NO_OVERLAP_IOU)
         duration = float(video.duration if video.duration is not None else
@@ -159,7 +160,7 @@ class Localizer:
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
-            threshold=threshold, all_proposals=all_proposals, speech_fraction=speech,
+            threshold=threshold, applied_threshold=applied, all_proposals=all_proposals, speech_fraction=speech,
             calibrated="calibration" in self.extras, warnings=warnings)
         segs = [LocalizedSegment(max(0.0, s.start), min(s.end, duration), s.label, s.score)
                 for s in segments if min(s.end, duration) > max(0.0, s.start)]

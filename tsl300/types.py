@@ -73,7 +73,8 @@ class ResultMetadata:
     snippet_frames: int = timegrid.SNIPPET_FRAMES
     device: str = ""
     windows: int = 1
-    threshold: float | None = None    # segments scoring below it were dropped
+    threshold: float | None = None    # the threshold asked for (None: the model's default, if any)
+    applied_threshold: float | None = None  # segments scoring below it were dropped
     all_proposals: bool = False       # True: the full overlapping proposal list
     speech_fraction: float | None = None  # share of snippets with speech (None: no speech gate)
     calibrated: bool = False          # segment scores are probabilities (Platt, validation speakers)
