@@ -128,6 +128,7 @@ class Localizer:
         recipe = meta.get("recipe", {})
         self.modalities = list(recipe.get("data", {}).get("modalities", self.spec.modality_shapes))
         self.postprocess = dict(recipe.get("postprocess", {}))
+        self.extras = dict(meta.get("localize", {}))  # speech gate, calibration, default threshold
         self.sha256 = file_sha256(weights)
         for m, extractor in self.spec.extractor_specs.items():  # before any video is decoded
             params = extractor.get("params") if isinstance(extractor, dict) else None
@@ -149,7 +150,9 @@ class Localizer:
                  ) -> LocalizationResult | list[LocalizationResult]:
         """Localize one video (returns a result) or a list of videos (returns a list).
 
-        ``threshold`` drops segments scoring below it; ``window``/``overlap`` (snippets) bound
+        ``threshold`` drops segments scoring below it (None: the model's default threshold, if its
+        sidecar has one, as the shipped default model's, chosen on validation speakers; the
+        result's ``metadata.applied_threshold`` says which was used); ``window``/``overlap`` (snippets) bound
         memory on long videos; ``progress`` shows a decoding progress bar. By default segments
         of one class do not overlap (the best-scoring one of overlapping proposals is kept), which
         is what a reader wants; ``all_proposals=True`` returns the full ranked proposal list of
@@ -171,8 +174,10 @@ class Localizer:
         (``media``: the :class:`~tsl300.io.MediaInfo` they came from, for the metadata)."""
         check_threshold(threshold)
         scores, segments, n_windows = self._run(video, window, overlap)
-        if threshold is not None:
-            segments = [s for s in segments if s.score >= threshold]
+        scores, segments, speech, warnings = self._gate_and_calibrate(video, scores, segments)
+        applied = self.extras.get("threshold") if threshold is None and not all_proposals else threshold
+        if applied is not None:
+            segments = [s for s in segments if s.score >= applied]
         if not all_proposals:
             segments = merge_window_segments(segments, NO_OVERLAP_IOU)
         duration = float(video.duration if video.duration is not None else
@@ -186,11 +191,40 @@ class Localizer:
             text_missing=bool(text_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
-            threshold=threshold, all_proposals=all_proposals,
+            threshold=threshold, applied_threshold=applied, all_proposals=all_proposals, speech_fraction=speech,
+            calibrated="calibration" in self.extras, warnings=warnings,
             clock=getattr(media, "clock", "video"), streams=dict(getattr(media, "streams", {})))
         segs = [LocalizedSegment(max(0.0, s.start), min(s.end, duration), s.label, s.score)
                 for s in segments if min(s.end, duration) > max(0.0, s.start)]
         return LocalizationResult(source or video.vid, segs, scores, meta)
+
+    def _gate_and_calibrate(self, video, scores, segments):
+        """Speech gate (:mod:`tsl300.speech_gate`) and Platt calibration (:mod:`tsl300.calibration`)
+        when the model's sidecar asks for them; (scores, segments, speech fraction, warnings)."""
+        from dataclasses import replace
+
+        from . import speech_gate
+        from .calibration import Platt
+
+        speech, warnings = None, []
+        activity = video.features.get(speech_gate.MODALITY)
+        if "speech_gate" in self.extras and activity is not None:
+            mask = speech_gate.speech_mask(activity)
+            speech = float(mask.mean()) if len(mask) else 0.0
+            scores = speech_gate.gate_scores(scores, mask)
+            segments = speech_gate.gate_segments(segments, mask, float(video.fps), self.spec_snippet_frames)
+            if not mask.any():
+                warnings.append(speech_gate.NO_SPEECH_OR_FACE_WARNING if not self._sees_faces(video)
+                                else speech_gate.NO_SPEECH_WARNING)
+        if "calibration" in self.extras:
+            platt = Platt.from_dict(self.extras["calibration"])
+            segments = [replace(s, score=float(platt(s.score))) for s in segments]
+        return scores, segments, speech, warnings
+
+    def _sees_faces(self, video) -> bool:
+        """Whether a face modality of the model found a face (False when it has none)."""
+        faces = video.features.get("face_affect")
+        return faces is not None and bool(np.any(np.asarray(faces)[:, -1] > 0.5))
 
     @property
     def spec_snippet_frames(self) -> int:
@@ -215,6 +249,8 @@ class Localizer:
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
+        if "speech_gate" in self.extras:
+            specs.setdefault(self.extras["speech_gate"]["modality"], self.extras["speech_gate"])
         video, media = featurize_media(path, specs, progress=progress, inputs=inputs, download=self.download)
         return self.localize_features(video, source=str(path), media=media, **options)
 

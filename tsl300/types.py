@@ -76,10 +76,14 @@ class ResultMetadata:
     snippet_frames: int = timegrid.SNIPPET_FRAMES
     device: str = ""
     windows: int = 1
-    threshold: float | None = None    # segments scoring below it were dropped
+    threshold: float | None = None    # the threshold asked for (None: the model's default, if any)
+    applied_threshold: float | None = None  # segments scoring below it were dropped
     all_proposals: bool = False       # True: the full overlapping proposal list
     clock: str = "video"              # "audio": a file without a picture; grid from the sound
     streams: dict[str, Any] = field(default_factory=dict)  # chosen stream indexes {"video", "audio"}
+    speech_fraction: float | None = None  # share of snippets with speech (None: no speech gate)
+    calibrated: bool = False          # segment scores are probabilities (Platt, validation speakers)
+    warnings: list[str] = field(default_factory=list)  # e.g. "no speech and no face found"
 
 
 @dataclass
@@ -125,7 +129,8 @@ class LocalizationResult:
     def __str__(self) -> str:
         lines = [f"{self.video}: {len(self.segments)} segment(s), "
                  f"{self.metadata.duration:.2f} s, model {self.metadata.model_name or '?'}"
-                 + (" (no audio: audio masked)" if self.metadata.audio_missing else "")]
+                 + (" (no audio: audio masked)" if self.metadata.audio_missing else "")
+                 + "".join(f" (warning: {w})" for w in self.metadata.warnings)]
         lines += [f"  {s.start:8.2f} - {s.end:8.2f} s  {s.label:<8}  {s.score:.3f}"
                   for s in self.segments]
         return "\n".join(lines)

@@ -31,7 +31,8 @@ from ..timegrid import SNIPPET_FRAMES
 from .folder import VideoFolder, scan_folder
 
 DEFAULT_TEST_FRACTION = 0.2
-DEFAULT_EXTRACTORS = "default"
+DEFAULT_EXTRACTORS = "default,egemaps_lld"
+"""The offline set plus what recipes/default/default.yaml (the shipped default model's recipe) reads."""
 SOURCES_FILE = "videos.json"
 """``{vid: video path}``: where each video of the dataset came from (for ``tsl300 view``)."""
 
