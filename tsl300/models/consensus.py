@@ -28,6 +28,9 @@ from torch import nn
 from .masked import masked_mean
 
 
+ATTENTION_FUSIONS = ("mean", "max", "joint", "joint_mean")
+
+
 class AttentionUnit(nn.Module):
     """k3 conv -> LReLU -> dropout -> k3 conv -> LReLU -> 1x1 conv -> sigmoid: (B, D, T) -> (B, T)."""
 
@@ -60,8 +63,8 @@ class ConsensusFusion(nn.Module):
         super().__init__()
         if not dims:
             raise ValueError("ConsensusFusion needs at least one modality")
-        if attention_fusion not in ("mean", "max", "joint"):
-            raise ValueError(f"attention_fusion must be 'mean', 'max' or 'joint', got {attention_fusion!r}")
+        if attention_fusion not in ATTENTION_FUSIONS:
+            raise ValueError(f"attention_fusion must be one of {ATTENTION_FUSIONS}, got {attention_fusion!r}")
         self.attention_fusion = attention_fusion
         self.names: Sequence[str] = list(dims)
         self.dims = dict(dims)
@@ -72,7 +75,7 @@ class ConsensusFusion(nn.Module):
                                  for o in dims if o != main})
             for main in dims})
         self.attention = nn.ModuleDict({m: AttentionUnit(d, attention_hidden, dropout) for m, d in dims.items()})
-        if attention_fusion == "joint":
+        if attention_fusion in ("joint", "joint_mean"):
             self.joint_attention = AttentionUnit(sum(dims.values()), attention_hidden, dropout)
         self.act = nn.LeakyReLU(0.2)
         self.drop = nn.Dropout(dropout)
@@ -112,6 +115,11 @@ class ConsensusFusion(nn.Module):
             attention = (stacked * weights).amax(dim=0)
         elif self.attention_fusion == "joint":  # one unit reads every filtered feature
             attention = self.joint_attention(fused, mask)
+        elif self.attention_fusion == "joint_mean":  # the joint unit is one more member of the mean
+            joint = self.joint_attention(fused, mask)
+            attention = (joint + (stacked * weights).sum(0)) / (1.0 + weights.sum(0))
+            return {"filtered": filtered, "attentions": attentions, "attention": attention, "fused": fused,
+                    "joint": joint}
         else:
             attention = (stacked * weights).sum(0) / weights.sum(0).clamp_min(1.0)
         return {"filtered": filtered, "attentions": attentions, "attention": attention, "fused": fused}
