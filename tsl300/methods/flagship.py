@@ -1,14 +1,23 @@
 """The flagship: cross-modal consensus fusion + TSL-Net's point-supervised head.
 
-Architecture (all sizes from the recipe's ``model:`` section)::
+Architecture as shipped (``recipes/tsl300/flagship.yaml`` = the dataclass defaults below)::
 
-    per modality: encoder (vector: 1x1 proj + k3 conv; log-mel: pooled patch + proj + k3 conv)
-        -> ConsensusFusion (CO2-Net CCM for N modalities; or plain concatenation)
-        -> filtered features (concat) + fused attention A (mean of the modality attentions)
-        -> k3 conv fusion F -> dropout
+    per modality: encoder (vector: 1x1 proj + k3 conv; log-mel: pooled patch + proj + k3 conv),
+        width 128, BatchNorm statistics from the videos that have the modality
+        -> ConsensusFusion (CO2-Net CCM for N modalities; ``fusion: concat`` for plain concatenation)
+        -> filtered features (concat) + fused attention A: one attention unit (hidden 64) on all
+           filtered features (``attention_fusion: joint``); ``joint_mean`` averages it with the
+           per-modality attention units (CO2-Net-style, so they shape A), ``mean``/``max`` use
+           only the per-modality units
+        -> k3 conv neck (width 128) on [filtered, unfiltered encoded features] (``skip_features``)
+           -> dropout
         -> classifier: C+1 logits (background last)       -> p_c = sigmoid(cas_c) * A
                                                               p_bg = sigmoid(cas_bg)
         -> distribution head: C logits -> D = softmax(top-k mean over time)
+
+With ``joint`` the per-modality attention units do not reach the output: they only take part in
+the mutual-learning and norm terms (an auxiliary signal on the filtered features); see
+``recipes/tsl300/README.md`` for the measured comparison with ``joint_mean``.
 
 Losses (weights in ``loss:``; a weight of 0 switches a term off):
 
@@ -18,8 +27,11 @@ Losses (weights in ``loss:``; a weight of 0 switches a term off):
 - TSL-Net's pseudo-label search around the points (on detached p), background and
   pseudo-action losses;
 - CO2-Net's top-k MIL on the raw CAS (background present) and on the attention-suppressed CAS
-  (background absent), its mutual learning between modality attentions, attention norm and
-  opposite (A vs background) terms;
+  (background absent), its mutual learning between modality attentions (and the joint attention
+  with ``joint_mean``), attention norm and opposite (A vs background) terms; a modality's
+  attention counts only for videos that have the modality; the video-level terms (LDL, MIL)
+  average over the windows whose video labels are known (a cropped window without a point has
+  none);
 - cross-modal InfoNCE between each modality's encoded feature and a linear reverse mapping of F,
   with the correct sign (TSL-Net's shipped code has it reversed).
 
@@ -53,7 +65,7 @@ class FlagshipModel:
     attention_hidden: int = 64
     fusion_hidden: int = 128
     fusion: str = "consensus"  # consensus | concat
-    attention_fusion: str = "joint"  # joint (one unit on all filtered features) | mean (CO2-Net) | max
+    attention_fusion: str = "joint"  # joint (one unit on all filtered features) | joint_mean | mean (CO2) | max
     skip_features: bool = True  # neck also reads the unfiltered encoded features
     encoder_dropout: float = 0.2
     consensus_dropout: float = 0.5

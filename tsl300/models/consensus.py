@@ -8,8 +8,11 @@ filtered feature into a class-agnostic foreground attention; the fused attention
 over the modalities a video has (``attention_fusion="mean"``, CO2-Net's choice) or their
 maximum (``"max"``: a segment carried by one modality only keeps that modality's attention,
 which suits audio-visual sentiment, where the cue is often in one channel), or the output of
-one more attention unit on all the filtered features (``"joint"``); the per-modality
-attentions are still returned for the mutual-learning and norm terms. With two
+one more attention unit on all the filtered features (``"joint"``: the per-modality attentions
+are then only returned for the mutual-learning and norm terms), or the mean of that joint unit
+and the per-modality attentions (``"joint_mean"``: the joint unit counts as one more member of
+CO2-Net's average, so the per-modality units shape the output; the joint attention is returned
+as ``joint`` for the mutual-learning term). With two
 modalities and equal widths this is CO2-Net's pair of modules (``vAttn``, ``fAttn``); the
 official module's k=3 conv on a length-1 input is a linear map, written as one here.
 
@@ -89,7 +92,8 @@ class ConsensusFusion(nn.Module):
         """``features[m]`` (B, D_m, T), ``mask`` (B, T) bool, ``modality_mask[m]`` (B,) bool.
 
         Returns ``filtered`` (modality -> (B, D_m, T)), ``attentions`` (modality -> (B, T)),
-        ``attention`` (B, T) the mean over present modalities, and ``fused`` (B, sum D_m, T).
+        ``attention`` (B, T) the fused attention (see ``attention_fusion``), ``fused`` (B, sum D_m, T),
+        and with ``joint_mean`` also ``joint`` (B, T), the joint unit's attention.
         """
         time_mask = mask[:, None, :].to(next(iter(features.values())).dtype)
         filtered, attentions = {}, {}
