@@ -10,6 +10,7 @@ import torch
 
 from tiny_tsl300 import make_videos
 from tsl300.engine.batching import collate
+from tsl300.errors import RecipeError
 from tsl300.methods.registry import ModelSpec, build_method
 from tsl300.models.consensus import ConcatFusion, ConsensusFusion
 from tsl300.models.encoders import LightMelEncoder, VectorEncoder, build_encoder
@@ -181,8 +182,6 @@ def test_standardize_per_video_uses_only_real_snippets():
 
 
 def test_flagship_input_norm_is_validated():
-    from tsl300.errors import RecipeError
-
     spec = ModelSpec({"rgb": (8,), "logmfcc": (32, 60)}, CLASSES)
     recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 8, "attention_hidden": 4,
                                                               "fusion_hidden": 8, "input_norm": "speaker"}})
@@ -286,3 +285,10 @@ def test_window_without_points_adds_no_video_level_loss(batch):
         _, t_both = method.compute_loss(method(both), both, 0)
     assert t_both["mil"] == pytest.approx(t_alone["mil"], rel=1e-5)
     assert t_both["ldl"] == pytest.approx(t_alone["ldl"], rel=1e-5)
+    # the behaviour before the fix, kept as a flag: the window counts as pure background
+    old = _method(pointless_windows="background").eval()
+    with torch.no_grad():
+        _, t_old = old.compute_loss(old(both), both, 0)
+    assert t_old["mil"] != pytest.approx(t_alone["mil"], rel=1e-3)
+    with pytest.raises(RecipeError, match="pointless_windows"):
+        _method(pointless_windows="ignore")

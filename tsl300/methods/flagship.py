@@ -90,6 +90,9 @@ class FlagshipLoss:
     opposite: float = 0.5
     contrastive: float = 0.1
     contrastive_official_sign: bool = False
+    # a training window without a point has all-zero video labels: "skip" leaves it out of the
+    # video-level terms (LDL, MIL); "background" trains it as pure background (before issue 12)
+    pointless_windows: str = "skip"
 
 
 @register_method("flagship")
@@ -102,6 +105,8 @@ class FlagshipMethod(Method):
         super().__init__()
         if model.input_norm not in ("batch", "video"):
             raise RecipeError(f"model.input_norm must be 'batch' or 'video', got {model.input_norm!r}")
+        if loss.pointless_windows not in ("skip", "background"):
+            raise RecipeError(f"loss.pointless_windows must be 'skip' or 'background', got {loss.pointless_windows!r}")
         if model.fusion not in ("consensus", "concat"):
             raise RecipeError(f"model.fusion must be 'consensus' or 'concat', got {model.fusion!r}")
         self.cfg, self.loss_cfg, self.spec = model, loss, spec
@@ -153,9 +158,11 @@ class FlagshipMethod(Method):
         probs, cas, attention = outputs["probs"], outputs["cas"], outputs["attention"]
         labels = batch["video_labels"]
         # A training window without a point has no video-level evidence (cropping drops the
-        # segments): its all-zero labels would train it as pure background, so the video-level
-        # terms (LDL, MIL) average over the videos whose labels are known only.
+        # segments): its all-zero labels would train it as pure background, so by default the
+        # video-level terms (LDL, MIL) average over the videos whose labels are known only.
         known = labels.sum(dim=1) > 0  # (B,)
+        if cfg.pointless_windows == "background":
+            known = torch.ones_like(known)
         terms: dict[str, torch.Tensor] = {}
 
         eps = cfg.label_smoothing
