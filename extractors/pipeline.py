@@ -107,6 +107,8 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
             array = e.missing(n_snippets)
         else:
             array = sinks[id(e)].result(n_snippets)
+            if getattr(sinks[id(e)], "missing", False):  # e.g. text: no subtitles for this video
+                missing.append(spec.modality)
         stored[spec.modality] = array
         features[spec.modality] = spec.as_snippets(array, n_snippets)
         specs[spec.modality] = spec
@@ -114,7 +116,8 @@ def extract_video(path: str | os.PathLike, extractors=("default",), *, allow_tru
         path=str(path), fps=fps, n_frames=stats.n_frames, n_snippets=n_snippets,
         duration=stats.duration, features=features, stored=stored, specs=specs,
         missing=tuple(missing), info=info,
-        warnings=[stats.error] if stats.error else [],
+        warnings=([stats.error] if stats.error else [])
+        + [w for e in built if id(e) in sinks for w in getattr(sinks[id(e)], "warnings", ())],
     )
 
 

@@ -6,6 +6,9 @@ a registered class, never an edit here; an installed package can add one through
 """
 from __future__ import annotations
 
+import inspect
+
+from tsl300.config_bounds import check_bounds
 from tsl300.registry_util import Registry
 
 EXTRACTOR_SETS: dict[str, tuple[str, ...]] = {
@@ -26,9 +29,14 @@ def available_extractors() -> list[str]:
     return _EXTRACTORS.names()
 
 
-def get_extractor(name: str, **params):
-    """An extractor instance; RecipeError with close matches for an unknown name."""
-    return _EXTRACTORS.lookup(name, also_known=EXTRACTOR_SETS)(**params)
+def get_extractor(name: str, *, where: str = "", **params):
+    """An extractor instance; RecipeError with close matches for an unknown name, and naming
+    ``where`` and the option for a number out of its sane range (:mod:`tsl300.config_bounds`)."""
+    cls = _EXTRACTORS.lookup(name, also_known=EXTRACTOR_SETS)
+    if params:
+        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
+        check_bounds(params, where or f"extractor {name}", "params", defaults)
+    return cls(**params)
 
 
 def expand_names(names) -> list[str]:

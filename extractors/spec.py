@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tsl300.data.features import SPEC_FILE
+from tsl300.data.features import SPEC_FILE, SPEC_KEYS
 from tsl300.data.io import atomic_write_text, read_json
 from tsl300.errors import SpecMismatchError
 from tsl300.timegrid import SNIPPET_FRAMES
@@ -69,8 +69,12 @@ class ExtractorSpec:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ExtractorSpec":
+    def from_dict(cls, data: dict, where: str = "") -> "ExtractorSpec":
+        """The spec in ``data``; SpecMismatchError naming ``where`` for a field no spec has."""
         data = dict(data)
+        unknown = sorted(set(data) - SPEC_KEYS)
+        if unknown:
+            raise SpecMismatchError(f"{where or 'extractor spec'}: unknown field {unknown[0]!r}")
         data["shape"] = tuple(int(x) for x in data["shape"])
         data["columns"] = tuple(data.get("columns", ()))
         known = set(cls.__dataclass_fields__)
@@ -86,7 +90,7 @@ class ExtractorSpec:
     def load(cls, folder: str | Path) -> "ExtractorSpec":
         path = Path(folder)
         path = path if path.suffix == ".json" else path / SPEC_FILENAME
-        return cls.from_dict(read_json(path, "extractor spec"))
+        return cls.from_dict(read_json(path, "extractor spec"), str(path))
 
     def check_compatible(self, other: "ExtractorSpec", where: str = "") -> None:
         """Raise SpecMismatchError naming the differing fields, when ``other`` is not the same."""

@@ -1,13 +1,16 @@
 """Model weights from a local file, or from a URL into a cache with a sha256 check.
 
-Nothing is downloaded unless asked (``download=True``); weights are read with
-``safetensors`` or ``torch.load(weights_only=True)``, never with a full unpickler.
+Nothing is downloaded unless asked (``download=True``), and a URL is only used with the sha256
+of its file: the cache is keyed by URL and hash, so a file fetched for one URL (or planted under
+a file name) is never taken for another. Weights are read with ``safetensors`` or
+``torch.load(weights_only=True)``, never with a full unpickler.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import urllib.parse
 import urllib.request
@@ -30,24 +33,42 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def is_url(source: str | os.PathLike) -> bool:
+    return urllib.parse.urlparse(str(source)).scheme in ("http", "https")
+
+
+def cache_path(url: str, sha256: str, cache: str | Path | None = None) -> Path:
+    """Where the file of ``url`` with hash ``sha256`` is cached: one name per (URL, hash) pair."""
+    name = Path(urllib.parse.urlparse(url).path).name or "weights"
+    url_key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    return Path(cache or cache_dir()) / f"{url_key}-{sha256.lower()[:16]}-{name}"
+
+
 def resolve_weights(source: str | os.PathLike, sha256: str | None = None, download: bool = False,
                     cache: str | Path | None = None) -> Path:
-    """Local path of the weights given as a path or an http(s) URL (cached under ``cache``)."""
+    """Local path of the weights given as a path or an http(s) URL (cached under ``cache``).
+
+    A URL needs ``sha256`` (CheckpointError otherwise), whether cached or not; it is fetched
+    only with ``download=True``, and the URL is printed to stderr when it is.
+    """
     text = str(source)
-    if urllib.parse.urlparse(text).scheme not in ("http", "https"):
+    if not is_url(text):
         path = Path(text).expanduser()
         if not path.is_file():
             raise CheckpointError(f"{path}: weights file not found")
         _check_hash(path, sha256)
         return path
-    name = Path(urllib.parse.urlparse(text).path).name or "weights"
-    target = Path(cache or cache_dir()) / (f"{sha256[:16]}-{name}" if sha256 else name)
+    if not (isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha256)):
+        raise CheckpointError(f"{text}: weights from a URL need the sha256 of the file (64 hex digits, "
+                              f"got {sha256!r}); tsl300 never uses a download it cannot verify")
+    target = cache_path(text, sha256, cache)
     if target.is_file():
         _check_hash(target, sha256)
         return target
     if not download:
         raise CheckpointError(f"{text}: weights are not in the cache ({target}); pass download=True "
                               f"(--download) to fetch them, or give a local file path")
+    print(f"tsl300: downloading weights {text} (sha256 {sha256.lower()})", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:

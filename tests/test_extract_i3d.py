@@ -10,7 +10,7 @@ from tsl300.errors import CheckpointError
 from tsl300.extractors import extract_video, get_extractor
 from tsl300.extractors.i3d import centre_crop
 from tsl300.extractors.i3d_net import InceptionI3d
-from tsl300.extractors.weights import resolve_weights, sha256_of
+from tsl300.extractors.weights import cache_path, resolve_weights, sha256_of
 from tsl300.io import FrameBatch, MediaStream, VideoRequest
 from tsl300.io.synthetic import write_video
 
@@ -77,7 +77,8 @@ def test_url_weights_come_from_cache_with_checksum(weights, tmp_path, monkeypatc
     url = "https://example.org/models/rgb_imagenet.pt"
     with pytest.raises(CheckpointError, match="download=True"):
         resolve_weights(url, digest)
-    cached = tmp_path / "weights" / f"{digest[:16]}-rgb_imagenet.pt"
+    cached = cache_path(url, digest)
+    assert cached.parent == tmp_path / "weights"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(weights.read_bytes())
     assert resolve_weights(url, digest) == cached

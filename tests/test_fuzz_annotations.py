@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tsl300.config_bounds import FPS_BOUND
 from tsl300.data.annotations import parse_ground_truth, read_annotations
 from tsl300.data.io import read_point_table, read_split
 from tsl300.errors import DataError, Tsl300Error
@@ -309,7 +310,7 @@ def test_fps_dict(folder, values):
 
     parsed = {k: reading(v) for k, v in values.items()}
     valid = (all(p is not None for p in parsed.values()) and all(k in parsed for k in ("v1", "v2"))
-             and all(math.isfinite(parsed[k]) and parsed[k] > 0 for k in ("v1", "v2")))
+             and all(FPS_BOUND.holds(parsed[k]) for k in ("v1", "v2")))
     got = _expect(lambda: read_annotations(root, "test", "gt", CLASSES), path, parsed if valid else None)
     if got is not None:
         assert got.fps == {"v1": parsed["v1"], "v2": parsed["v2"]}

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .config_bounds import check_bounds
 from .errors import CheckpointError, MediaError
 from .types import CLASS_CODES, LocalizationResult, LocalizedSegment, ResultMetadata
 
@@ -77,6 +78,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_threshold(threshold: float | None) -> None:
+    """ValueError unless ``threshold`` is None or a finite score in [0, 1] (NaN would reach the JSON)."""
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold must be a finite score in [0, 1], got {threshold!r}")
+
+
 def plan_windows(n_snippets: int, window: int, overlap: int) -> list[tuple[int, int]]:
     """``(start, length)`` windows covering ``[0, n_snippets)``; the last one ends at the end.
 
@@ -98,7 +105,7 @@ class Localizer:
     """A loaded model plus its extractors; ``.localize()`` runs videos through both."""
 
     def __init__(self, method: torch.nn.Module, meta: dict, weights: Path, name: str,
-                 device: torch.device):
+                 device: torch.device, download: bool = False):
         from .methods.registry import ModelSpec
 
         self.method = method.to(device).eval()
@@ -106,11 +113,16 @@ class Localizer:
         self.weights = weights
         self.name = name
         self.device = device
+        self.download = download  # the user's flag: may the model's extractors fetch weights?
         self.spec = ModelSpec.from_json(meta["spec"])
         recipe = meta.get("recipe", {})
         self.modalities = list(recipe.get("data", {}).get("modalities", self.spec.modality_shapes))
         self.postprocess = dict(recipe.get("postprocess", {}))
         self.sha256 = file_sha256(weights)
+        for m, extractor in self.spec.extractor_specs.items():  # before any video is decoded
+            params = extractor.get("params") if isinstance(extractor, dict) else None
+            check_bounds(params if isinstance(params, dict) else {}, f"{weights}",
+                         f"spec.extractor_specs.{m}.params")
         if tuple(self.spec.classes) != CLASS_CODES:
             raise CheckpointError(f"{weights}: localize needs a model with classes {CLASS_CODES}, "
                                   f"this one has {tuple(self.spec.classes)}")
@@ -123,7 +135,8 @@ class Localizer:
     def localize(self, path_or_paths: str | os.PathLike | Sequence[str | os.PathLike], *,
                  threshold: float | None = None, window: int = DEFAULT_WINDOW,
                  overlap: int = DEFAULT_OVERLAP, progress: bool = False,
-                 all_proposals: bool = False) -> LocalizationResult | list[LocalizationResult]:
+                 all_proposals: bool = False, transcripts: str | os.PathLike | None = None
+                 ) -> LocalizationResult | list[LocalizationResult]:
         """Localize one video (returns a result) or a list of videos (returns a list).
 
         ``threshold`` drops segments scoring below it; ``window``/``overlap`` (snippets) bound
@@ -131,16 +144,21 @@ class Localizer:
         of one class do not overlap (the best-scoring one of overlapping proposals is kept), which
         is what a reader wants; ``all_proposals=True`` returns the full ranked proposal list of
         the benchmark protocol (many overlapping segments; what average mAP is computed on).
+        ``transcripts``: a folder of ``STEM.{json,srt,vtt}`` files for a model that reads text
+        (looked in before subtitles next to the video or inside it).
         """
+        check_threshold(threshold)
         options = dict(threshold=threshold, window=window, overlap=overlap, all_proposals=all_proposals)
+        inputs = {"transcripts": str(transcripts)} if transcripts is not None else None
         if isinstance(path_or_paths, (str, os.PathLike)):
-            return self._localize_one(Path(path_or_paths), progress, **options)
-        return [self._localize_one(Path(p), progress, **options) for p in path_or_paths]
+            return self._localize_one(Path(path_or_paths), progress, inputs, **options)
+        return [self._localize_one(Path(p), progress, inputs, **options) for p in path_or_paths]
 
     def localize_features(self, video, *, threshold: float | None = None, window: int = DEFAULT_WINDOW,
                           overlap: int = DEFAULT_OVERLAP, source: str | None = None,
                           all_proposals: bool = False) -> LocalizationResult:
         """Localize a :class:`~tsl300.data.types.Video` whose features are already computed."""
+        check_threshold(threshold)
         scores, segments, n_windows = self._run(video, window, overlap)
         if threshold is not None:
             segments = [s for s in segments if s.score >= threshold]
@@ -149,10 +167,12 @@ class Localizer:
         duration = float(video.duration if video.duration is not None else
                          video.num_snippets * self.spec_snippet_frames / video.fps)
         audio_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "audio"}
+        text_names = {n for n, s in self.spec.extractor_specs.items() if s.get("input") == "text"}
         meta = ResultMetadata(
             duration=duration, fps=float(video.fps), model_name=self.name, model_sha256=self.sha256,
             extractors=[dict(self.spec.extractor_specs.get(m, {})) for m in self.modalities],
             package_version=_version(), audio_missing=bool(audio_names & set(video.missing)),
+            text_missing=bool(text_names & set(video.missing)),
             missing_modalities=sorted(set(video.missing) & set(self.modalities)),
             snippet_frames=self.spec_snippet_frames, device=str(self.device), windows=n_windows,
             threshold=threshold, all_proposals=all_proposals)
@@ -168,7 +188,7 @@ class Localizer:
         return frames.pop() if len(frames) == 1 else SNIPPET_FRAMES
 
     # ---------------------------------------------------------------- helpers
-    def _localize_one(self, path: Path, progress: bool, **options) -> LocalizationResult:
+    def _localize_one(self, path: Path, progress: bool, inputs: dict | None = None, **options) -> LocalizationResult:
         from .featurize import featurize
 
         if not path.is_file():
@@ -179,7 +199,7 @@ class Localizer:
                                   "sidecar, so features cannot be computed from a video; "
                                   "use localize_features() with precomputed features")
         specs = {m: self.spec.extractor_specs[m] for m in self.modalities}
-        video = featurize(path, specs, progress=progress)
+        video = featurize(path, specs, progress=progress, inputs=inputs, download=self.download)
         return self.localize_features(video, source=str(path), **options)
 
     @torch.no_grad()
@@ -234,31 +254,34 @@ def _version() -> str:
     return __version__
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device | None = None
-               ) -> Localizer:
+def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device | None = None,
+               download: bool = False) -> Localizer:
     """Load a shipped model (by name, default ``"default"``) or a checkpoint / run folder
-    (through :func:`tsl300.engine.loader.load_trained`, as ``tsl300 test`` does)."""
+    (through :func:`tsl300.engine.loader.load_trained`, as ``tsl300 test`` does).
+
+    ``download=True`` lets the model's extractors download weights its sidecar names by URL
+    (only with their sha256; the URL is printed); without it nothing is ever downloaded."""
     from .engine.loader import load_trained
 
     name, given = resolve_model_path(name_or_path)
     device = pick_device(device)
     trained = load_trained(given, device)
-    return Localizer(trained.method, trained.meta, trained.weights, name, device)
+    return Localizer(trained.method, trained.meta, trained.weights, name, device, download=download)
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_model(name_or_path: str | None, device: str | None) -> Localizer:
-    return load_model(name_or_path, device=device)
+def _cached_model(name_or_path: str | None, device: str | None, download: bool = False) -> Localizer:
+    return load_model(name_or_path, device=device, download=download)
 
 
 def localize(path_or_paths, *, model: str | os.PathLike | Localizer | None = None,
-             device: str | torch.device | None = None, **kwargs: Any):
+             device: str | torch.device | None = None, download: bool = False, **kwargs: Any):
     """Localize sentiment in one video (a :class:`LocalizationResult`) or several (a list).
 
     ``model``: a shipped model name, a checkpoint path, or a :class:`Localizer` from
     :func:`load_model` (default: the shipped ``"default"`` model, loaded once and cached).
     ``device``: ``None`` picks CUDA when present, else CPU (a given :class:`Localizer` keeps the
-    device it was loaded on). Other keywords go to
+    device it was loaded on). ``download``: as in :func:`load_model`. Other keywords go to
     :meth:`Localizer.localize` (``threshold``, ``window``, ``overlap``, ``progress``,
     ``all_proposals``).
     """
@@ -266,5 +289,5 @@ def localize(path_or_paths, *, model: str | os.PathLike | Localizer | None = Non
         localizer = model
     else:
         key = None if model is None else str(model)
-        localizer = _cached_model(key, None if device is None else str(device))
+        localizer = _cached_model(key, None if device is None else str(device), bool(download))
     return localizer.localize(path_or_paths, **kwargs)

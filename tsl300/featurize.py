@@ -16,31 +16,48 @@ from typing import Any
 from .data.types import Video
 
 
-def extractor_from_spec(spec: Mapping[str, Any], where: str = ""):
-    """The installed extractor that produces ``spec`` (constructor options from its params)."""
+USER_ONLY_OPTIONS = ("self", "download")
+"""Constructor options a spec (a model's sidecar, a stranger's file) may never set: whether
+weights are downloaded is the user's choice (``download=``), never the model's."""
+
+
+def extractor_from_spec(spec: Mapping[str, Any], where: str = "", inputs: Mapping[str, Any] | None = None,
+                        download: bool = False):
+    """The installed extractor that produces ``spec`` (constructor options from its params).
+
+    ``inputs``: options that say where an extractor finds its input and do not change its numbers
+    (``transcripts=DIR`` for ``text``); each is passed only to extractors that accept it.
+    ``download`` (the user's flag, never the spec's) lets an extractor fetch weights the spec
+    names by URL and sha256.
+    """
     from .extractors import ExtractorSpec, get_extractor
 
-    wanted = ExtractorSpec.from_dict(dict(spec))
+    wanted = ExtractorSpec.from_dict(dict(spec), where)
     extractor = get_extractor(wanted.name)
     accepted = inspect.signature(type(extractor).__init__).parameters
-    options = {k: v for k, v in wanted.params.items() if k in accepted and k != "self"}
+    from_spec = {k: v for k, v in wanted.params.items() if k not in USER_ONLY_OPTIONS}
+    options = {k: v for k, v in {**from_spec, **(inputs or {})}.items() if k in accepted and k != "self"}
+    if download and "download" in accepted:
+        options["download"] = True
     if options:
-        extractor = get_extractor(wanted.name, **options)
+        extractor = get_extractor(wanted.name, where=where or f"extractor {wanted.name}", **options)
     wanted.check_compatible(extractor.spec(), where or f"extractor {wanted.name}")
     return extractor
 
 
 def featurize(path: str | os.PathLike, specs: Mapping[str, Mapping[str, Any]], *,
-              progress: bool = False) -> Video:
+              progress: bool = False, inputs: Mapping[str, Any] | None = None,
+              download: bool = False) -> Video:
     """Features of ``path`` for each modality in ``specs`` (modality -> extractor spec dict).
 
     The file is decoded once, streamed (memory does not grow with the video's length). Audio
     modalities of a video without (audible) audio are zeros and listed in ``Video.missing``.
-    ``progress`` shows a decoding progress bar.
+    ``progress`` shows a decoding progress bar; ``inputs`` as in :func:`extractor_from_spec`;
+    ``download`` lets extractors fetch the weights their specs name (by URL and sha256).
     """
     from .extractors import extract_video
 
-    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor")
+    extractors = [extractor_from_spec(spec, f"{path}: model's {name} extractor", inputs, download)
                   for name, spec in specs.items()]
     result = extract_video(path, extractors, progress=progress)
     features = {name: result.features[name] for name in specs}

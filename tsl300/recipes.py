@@ -6,8 +6,10 @@ post-processing and the seed. Every key is checked: an unknown or misspelt key i
 ``RecipeError`` naming the key and the file, with the closest valid key as a suggestion.
 
 ``inherit: other.yaml`` (path relative to the recipe) loads a base recipe first and merges this
-one over it, so a variant that differs only by numbers is a few lines. YAML is read with
-``yaml.safe_load``: a recipe can never build Python objects or import modules.
+one over it, so a variant that differs only by numbers is a few lines. YAML is read with a
+safe loader that also refuses aliases (``*name``): a recipe can never build Python objects,
+import modules, or expand into a "billion laughs" bomb. Numbers are checked against the one
+table of sane ranges (:mod:`tsl300.config_bounds`) as they are read.
 
 Example::
 
@@ -33,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from .config_bounds import check_bounds
 from .errors import RecipeError
 
 
@@ -132,6 +135,7 @@ def build_dataclass(cls, data: Any, where: str, prefix: str = ""):
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise RecipeError(f"{where}: unknown key '{path}'{hint}; valid keys here: {', '.join(valid)}")
         kwargs[key] = _coerce(value, hints[key], where, path)
+    check_bounds(kwargs, where, prefix, {n: f.default for n, f in fields.items()})
     missing = [n for n, f in fields.items() if n not in kwargs and n not in _RESERVED
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
@@ -201,6 +205,25 @@ def _type_error(where: str, path: str, expected: str, value: Any) -> RecipeError
 # ---------------------------------------------------------------------------- loading
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases: a 473-byte recipe of nested ``*a`` references
+    ("billion laughs") would otherwise expand to gigabytes. Anchors alone are harmless."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"found alias *{event.anchor}: aliases are "
+                                              "not allowed in recipes (write the value out)",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """The one way recipe text (files and ``--set`` values) is parsed: safe, no aliases."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - RecipeLoader is a SafeLoader
+
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -209,7 +232,7 @@ def _read_yaml(path: Path) -> dict:
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc})") from None
     if data is None:
@@ -251,7 +274,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not keys:
         raise RecipeError(f"--set {text!r}: empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
+    except yaml.composer.ComposerError as exc:
+        raise RecipeError(f"--set {text!r}: {exc.problem}") from None
     except yaml.YAMLError:
         value = raw
     return keys, value
@@ -317,7 +342,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if overrides:
         data = apply_overrides(data, overrides)
     recipe = recipe_from_dict(data, str(path))
-    if not recipe.name:
+    if "name" not in data:  # a name given, even "", is kept as given
         recipe.name = path.stem
     return recipe
 

@@ -69,6 +69,7 @@ class ResultMetadata:
     extractors: list[dict[str, Any]] = field(default_factory=list)
     package_version: str = ""
     audio_missing: bool = False
+    text_missing: bool = False       # the model reads text; this video had no (readable) words
     missing_modalities: list[str] = field(default_factory=list)
     snippet_frames: int = timegrid.SNIPPET_FRAMES
     device: str = ""

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+import contextlib
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from ..errors import Tsl300Error
+from ..process_pool import stopped_by_sigterm, worker_pool
 
 NAME = "extract"
 HELP = "compute per-snippet features of videos (TSL-300 layout: features/{split}/{modality}/{vid}.npy)"
@@ -152,18 +153,20 @@ def run(args: argparse.Namespace) -> int:
         results = (extract_one(*job) for job in jobs)
         pool = None
     else:
-        pool = ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"))
+        pool = worker_pool(args.workers)
         results = (f.result() for f in as_completed([pool.submit(extract_one, *job) for job in jobs]))
+    guard = stopped_by_sigterm(pool) if pool is not None else contextlib.nullcontext()
     try:
-        for vid, error, missing, _seconds in results:
-            if missing is None:
-                elsewhere.append(vid)
-            elif error:
-                failures.append(error)
-                bar.write(f"failed: {error}", file=sys.stderr)
-            elif missing:
-                missing_audio.append(vid)
-            bar.update(1)
+        with guard:  # SIGTERM: the workers go first, then this process
+            for vid, error, missing, _seconds in results:
+                if missing is None:
+                    elsewhere.append(vid)
+                elif error:
+                    failures.append(error)
+                    bar.write(f"failed: {error}", file=sys.stderr)
+                elif missing:
+                    missing_audio.append(vid)
+                bar.update(1)
     finally:
         bar.close()
         if pool is not None:

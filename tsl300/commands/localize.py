@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 NAME = "localize"
@@ -34,7 +33,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-m", "--model", default=None,
                         help="shipped model name or checkpoint path (default: the shipped default model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=score_threshold, default=None,
                         help="drop segments scoring below this (default: keep all)")
     parser.add_argument("--all-proposals", action="store_true",
                         help="write the full ranked, overlapping proposal list (what average mAP is "
@@ -47,6 +46,28 @@ def add_arguments(parser) -> None:
                         help="also write one ActivityNet results JSON for every video of the batch "
                              "(implies a per-video JSON)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no segment listing")
+    parser.add_argument("--transcripts", metavar="DIR", default=None,
+                        help="folder of STEM.{json,srt,vtt} transcripts (whisper JSON/SRT, subtitles) for a "
+                             "model that reads text; else STEM.srt/.vtt next to each video or its subtitle stream")
+    parser.add_argument("--view", action="store_true",
+                        help="also write an HTML page per video to look at the result (see tsl300 view)")
+    parser.add_argument("--download", action="store_true",
+                        help="let the model's extractors download the weights its sidecar names "
+                             "(by URL with sha256; the URL is printed). Default: never download")
+
+
+def score_threshold(text: str) -> float:
+    """``--threshold``: a finite score in [0, 1] (``nan`` would write NaN, invalid JSON)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a segment score threshold must be in [0, 1]")
+    return value
 
 
 @dataclass
@@ -58,6 +79,7 @@ class Job:
     threshold: float | None
     all_proposals: bool
     progress: bool
+    transcripts: str | None = None
 
 
 @dataclass
@@ -95,7 +117,7 @@ def localize_one(model, job: Job) -> Outcome:
 
     try:
         result = model.localize(job.video, threshold=job.threshold, progress=job.progress,
-                                all_proposals=job.all_proposals)
+                                all_proposals=job.all_proposals, transcripts=job.transcripts)
     except Tsl300Error as exc:
         return Outcome(job.video, error=str(exc))
     written = []
@@ -119,14 +141,14 @@ def localize_one(model, job: Job) -> Outcome:
 _WORKER_MODEL = None
 
 
-def _start_worker(model_name: str | None, device: str | None, threads: int) -> None:
+def _start_worker(model_name: str | None, device: str | None, threads: int, download: bool = False) -> None:
     import torch
 
     from ..api import load_model
 
     global _WORKER_MODEL
     torch.set_num_threads(threads)
-    _WORKER_MODEL = load_model(model_name, device=device)
+    _WORKER_MODEL = load_model(model_name, device=device, download=download)
 
 
 def _work(job: Job) -> Outcome:
@@ -139,12 +161,15 @@ def run(args) -> int:
     from ..api import load_model
     from ..errors import Tsl300Error
     from ..io.inputs import collect_inputs, unique_stems
+    from ..process_pool import stopped_by_sigterm, worker_pool
     from ..types import LocalizationResult
 
     if args.workers < 1:
         print("tsl300 localize: error: --workers must be at least 1", file=sys.stderr)
         return 2
     formats = FORMATS if args.format == "all" else (args.format,)
+    if getattr(args, "view", False) and "json" not in formats:
+        formats = ("json",) + formats
     if args.combined and "json" not in formats:
         formats = ("json",) + formats
     try:
@@ -156,7 +181,7 @@ def run(args) -> int:
         print(f"tsl300 localize: error: {exc}", file=sys.stderr)
         return 2
     out_dir = Path(args.output_dir)
-    model = load_model(args.model, device=args.device)  # errors here are user-facing (exit 1)
+    model = load_model(args.model, device=args.device, download=args.download)  # errors here are user-facing (exit 1)
 
     jobs, skipped = [], []
     for video in videos:
@@ -165,7 +190,7 @@ def run(args) -> int:
             skipped.append(video)
         else:
             jobs.append(Job(video, targets, args.threshold, args.all_proposals,
-                            progress=not args.quiet and args.workers == 1))
+                            progress=not args.quiet and args.workers == 1, transcripts=args.transcripts))
 
     if not args.quiet:  # a rerun still shows what each finished video holds
         for video in skipped:
@@ -191,13 +216,15 @@ def run(args) -> int:
         workers = min(args.workers, len(jobs))
         threads = max(1, (os.cpu_count() or 1) // workers)
         largest_first = sorted(jobs, key=lambda j: -j.video.stat().st_size if j.video.is_file() else 0)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                                 initargs=(args.model, args.device, threads)) as pool:
+        with worker_pool(workers, _start_worker, (args.model, args.device, threads, args.download)) as pool, \
+                stopped_by_sigterm(pool):  # SIGTERM: the workers go first, then this process
             for future in as_completed([pool.submit(_work, job) for job in largest_first]):
                 report(future.result())
     bar.close()
 
     failures = [o for o in outcomes if o.error]
+    if getattr(args, "view", False):
+        failures += write_views(out_dir, [v for v in videos if v not in {o.video for o in failures}])
     written = sum(len(o.written) for o in outcomes)
     if args.combined:
         failed = {o.video for o in failures}
@@ -217,6 +244,21 @@ def run(args) -> int:
                   file=sys.stderr)
         return 1
     return 0
+
+
+def write_views(out_dir: Path, videos: list[Path]) -> list[Outcome]:
+    """``--view``: ``{stem}.html`` next to each result JSON (tsl300 view); failures as outcomes."""
+    from ..errors import Tsl300Error
+    from ..owndata.viewer import write_view
+
+    failed = []
+    for video in videos:
+        paths = output_paths(out_dir, video, ("json", "html"))
+        try:
+            write_view(paths["json"], paths["html"], video=video)
+        except (Tsl300Error, OSError) as exc:
+            failed.append(Outcome(video, error=f"{video}: cannot write its page: {exc}"))
+    return failed
 
 
 def write_combined(path: Path, json_files: list[Path]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config_bounds import FPS_BOUND
 from ..errors import DataError
 from .io import check_video_id, read_json, read_json_mapping, read_split
 from .types import Segment
@@ -21,6 +22,25 @@ GT_FILES = {"gt": "gt.json", "videosenti": "videosenti_gt.json"}
 
 def split_path(root: Path, split: str) -> Path:
     return root / f"split_{split}.txt"
+
+
+DISJOINT_SPLITS = ("train", "test")
+"""Splits that may never share a video: a test video seen in training inflates every figure."""
+
+
+def check_disjoint_splits(root: Path, split: str, vids: list[str]) -> None:
+    """DataError naming both split files and the first video listed in train and in test."""
+    if split not in DISJOINT_SPLITS:
+        return
+    for other in DISJOINT_SPLITS:
+        other_path = split_path(root, other)
+        if other == split or not other_path.is_file():
+            continue
+        shared = set(vids) & set(read_split(other_path))
+        if shared:
+            first = next(v for v in vids if v in shared)
+            raise DataError(f"{split_path(root, split)}: video {first!r} is also in {other_path} "
+                            f"({len(shared)} shared); train and test must not share videos")
 
 
 def resolve_gt_file(gt: str) -> str:
@@ -87,8 +107,10 @@ def read_annotations(root: Path, split: str, gt: str, class_names: tuple[str, ..
             raise DataError(f"{gt_path}: video {vid!r} of split_{split}.txt has no entry")
         if vid not in fps:
             raise DataError(f"{fps_path}: video {vid!r} of split_{split}.txt has no fps")
-        if not (np.isfinite(fps[vid]) and fps[vid] > 0):
-            raise DataError(f"{fps_path}: video {vid!r} has a bad fps {fps[vid]!r}")
+        if not FPS_BOUND.holds(fps[vid]):
+            raise DataError(f"{fps_path}: video {vid!r} has a bad fps {fps[vid]!r} (must be "
+                            f"{FPS_BOUND.describe()})")
+    check_disjoint_splits(root, split, vids)
     return Annotations(vids=vids, segments={v: segments[v] for v in vids},
                        fps={v: fps[v] for v in vids},
                        durations={v: durations[v] for v in vids if v in durations}, gt_path=gt_path)

@@ -34,6 +34,14 @@ LOGMEL_OFFSET, LOGMEL_SCALE = 50.0, 80.0
 MISSING_SUFFIX = ".missing"
 TSL300_SNIPPET_SHAPES = {"rgb": (1024,), LOGMEL_MODALITY: (32, 60)}
 SPEC_FILE = "spec.json"
+SPEC_KEYS = frozenset({
+    # tsl300.extractors.ExtractorSpec's fields
+    "name", "version", "modality", "input", "shape", "snippet_frames", "fps", "sample_rate",
+    "frame_size", "layout", "columns", "params",
+    # keys derived for readers, and the ones a hand-written spec.json may add
+    "dims", "rows_per_snippet", "allow_missing", "synthetic",
+})
+"""Every key a ``spec.json`` may have; any other is a misspelling (an error, never ignored)."""
 
 
 def normalize_logmel(x: np.ndarray) -> np.ndarray:
@@ -78,9 +86,15 @@ class ModalityStore:
             spec = read_json(spec_path, f"extractor spec of modality {self.name!r}")
             if not isinstance(spec, dict):
                 raise DataError(f"{spec_path}: extractor spec must be a JSON object")
+            unknown = sorted(set(spec) - SPEC_KEYS)
+            if unknown:
+                raise DataError(f"{spec_path}: unknown field {unknown[0]!r}; valid fields: {', '.join(sorted(SPEC_KEYS))}")
+            if not isinstance(spec.get("allow_missing", False), bool):
+                raise DataError(f"{spec_path}: field 'allow_missing' must be true or false, got "
+                                f"{spec['allow_missing']!r}")
             self.spec = spec
         if self.allow_missing is None:
-            self.allow_missing = bool(self.spec.get("allow_missing", False))
+            self.allow_missing = self.spec.get("allow_missing", False)
         self.is_logmel = self.name == LOGMEL_MODALITY
         default_rows = 32 if self.is_logmel else 1
         self.rows_per_snippet = int(self.spec.get("rows_per_snippet", default_rows))

@@ -31,6 +31,7 @@ import av
 import numpy as np
 
 from ..errors import MediaError
+from ..io import open_local
 from .types import Segment
 
 BACKGROUND = "background"
@@ -121,7 +122,7 @@ class DecodedClip:
 def decode_clip(clip: SourceClip, sample_rate: int) -> DecodedClip:
     """Decode one clip's audio (resampled to mono ``sample_rate``) and video frames."""
     try:
-        container = av.open(str(clip.path))
+        container = open_local(clip.path)
     except (av.error.FFmpegError, OSError) as exc:
         raise MediaError(f"{clip.path}: cannot open ({exc})") from None
     with container:
@@ -149,7 +150,7 @@ def decode_clip(clip: SourceClip, sample_rate: int) -> DecodedClip:
 def decode_source(source: SpeakerSource, sample_rate: int | None = None) -> list[DecodedClip]:
     """Decode every clip of a speaker at one sample rate (default: the first clip's)."""
     if sample_rate is None:
-        with av.open(str(source.clips[0].path)) as c:
+        with open_local(source.clips[0].path) as c:
             sample_rate = int(c.streams.audio[0].rate)
     return [decode_clip(c, sample_rate) for c in source.clips]
 
@@ -285,7 +286,7 @@ def _encode(path: Path, audio: np.ndarray, sr: int, fps: Fraction, frame_source,
     still[:height] = 16  # black in limited-range YUV
     still[height:] = 128
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
+        with open_local(tmp, "w", format="mp4") as out:
             vstream = out.add_stream("libx264", rate=fps)
             vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
             vstream.options = {"crf": str(crf), "preset": "veryfast"}

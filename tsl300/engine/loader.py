@@ -16,6 +16,7 @@ from ..errors import CheckpointError
 from ..methods.registry import ModelSpec, build_method
 from ..recipes import Recipe, recipe_from_dict
 from .checkpoint import load_checkpoint, resolve_checkpoint
+from .sidecar import check_sidecar_fits
 
 
 class TrainedModel(NamedTuple):
@@ -41,6 +42,10 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
         spec = ModelSpec.from_json(ckpt.meta["spec"])
     except KeyError as exc:
         raise CheckpointError(f"{weights}: sidecar lacks {exc.args[0]!r} (not a trained tsl300 model)") from None
+    if ckpt.meta.get("method", recipe.method) != recipe.method:
+        raise CheckpointError(f"{weights}: sidecar field 'method' is {ckpt.meta['method']!r} but its "
+                              f"recipe's method is {recipe.method!r}; which one trained these weights?")
+    check_sidecar_fits(recipe, spec, ckpt.state_dict, weights)  # before allocating anything
     method = build_method(recipe, spec)
     try:
         method.load_state_dict(ckpt.state_dict)

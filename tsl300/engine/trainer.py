@@ -44,6 +44,7 @@ from .checkpoint import (atomic_copy_pending, checkpoint_paths, finish_interrupt
                          load_checkpoint, save_checkpoint)
 from .inference import evaluate_method, evaluation_pass, validation_loss
 from .optim import build_optimizer, set_lr
+from .runlock import claim_run_folder
 
 SELECTION_NOTE = {
     "last": "final step",
@@ -211,6 +212,11 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def fit(self, resume: bool = False) -> TrainResult:
+        """Train (or resume) into ``run_dir``, which this process claims for the whole run."""
+        with claim_run_folder(self.run_dir):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> TrainResult:
         schedule = self.recipe.schedule
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "recipe.yaml").write_text(dump_recipe(self.recipe), encoding="utf-8")

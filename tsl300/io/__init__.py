@@ -6,11 +6,12 @@
 >>> for event in stream: ...                                # FrameBatch / AudioChunk
 >>> stream.stats.n_frames, stream.stats.audio_missing       # doctest: +SKIP
 """
+from ._container import open_local
 from .decode import SILENCE_PEAK, AudioChunk, DecodeStats, FrameBatch, MediaStream
 from .probe import MediaInfo, probe
 from .requests import AudioRequest, VideoRequest
 
 __all__ = [
     "SILENCE_PEAK", "AudioChunk", "AudioRequest", "DecodeStats", "FrameBatch", "MediaInfo",
-    "MediaStream", "VideoRequest", "probe",
+    "MediaStream", "VideoRequest", "open_local", "probe",
 ]

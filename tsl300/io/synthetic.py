@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 import av
 import numpy as np
 
+from ._container import open_local
+
 
 def write_video(path: str | Path, duration: float, fps: int = 25, size: tuple[int, int] = (64, 48),
                 colour: Callable[[float], Sequence[int]] = lambda t: (128, 128, 128),
@@ -27,7 +29,7 @@ def write_video(path: str | Path, duration: float, fps: int = 25, size: tuple[in
     path = Path(path)
     times = np.asarray(frame_times if frame_times is not None else np.arange(int(round(duration * fps))) / fps)
     width, height = size
-    with av.open(str(path), "w") as container:
+    with open_local(path, "w") as container:
         vstream = container.add_stream("libx264" if path.suffix in (".mp4", ".mkv", ".mov") else "mpeg4",
                                        rate=fps)
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
