@@ -28,6 +28,18 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def golden_names(method: str, name: str, key: str = "cases") -> list[str]:
+    """The ``name`` of every entry of ``golden/<method>/<name>[key]``, read from the file, for
+    ``parametrize`` (collection must not need ../shared: when it is absent, one placeholder that
+    the test's ``shared_path`` then skips with the reason)."""
+    import json
+
+    path = SHARED / "golden" / method / name
+    if not path.exists():
+        return ["shared-absent"]
+    return [entry["name"] for entry in json.loads(path.read_text())[key]]
+
+
 @pytest.fixture
 def shared():
     """The ../shared folder; skips when absent."""

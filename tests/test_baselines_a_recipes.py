@@ -104,7 +104,7 @@ def test_sfnet_expands_frames_and_reinitialises_the_model(videos, tmp_path):
         labels = method.expanded[video.vid]
         assert {int(t) for t, _ in video.points} <= set(labels)
         gained += len(labels) - len({int(t) for t, _ in video.points})
-    assert gained >= 0
+    assert gained > 0  # the expansion added frames around the points
     assert len(trainer.optimizer.state) == 0  # Adam moments dropped: a fresh optimizer
     assert torch.equal(method.net.mul_r.detach(), torch.ones_like(method.net.mul_r))
     assert torch.equal(method.net.att_f.detach(), torch.zeros_like(method.net.att_f))

@@ -2,16 +2,19 @@
 tested in test_golden_co2net.py), the light encoders, and the flagship's loss terms."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from tiny_tsl300 import make_videos
 from tsl300.engine.batching import collate
+from tsl300.errors import RecipeError
 from tsl300.methods.registry import ModelSpec, build_method
 from tsl300.models.consensus import ConcatFusion, ConsensusFusion
 from tsl300.models.encoders import LightMelEncoder, VectorEncoder, build_encoder
-from tsl300.recipes import recipe_from_dict
+from tsl300.recipes import _merge, _resolve, recipe_from_dict
 
 CLASSES = ("n", "p")
 
@@ -100,12 +103,14 @@ def test_encoders_shapes_and_padding():
         build_encoder((2, 3, 4), 8)
 
 
+FLAGSHIP = Path(__file__).resolve().parents[1] / "recipes" / "tsl300" / "flagship.yaml"
+
+
 def _method(model=None, **loss):
-    recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 16, "attention_hidden": 8, "fusion_hidden": 16,
-                                                               **(model or {})},
-                               "loss": loss, "data": {"modalities": ["rgb", "logmfcc"]}}, "test")
+    """The shipped recipe (recipes/tsl300/flagship.yaml, full size), with ``model``/``loss`` changes."""
+    data = _merge(_resolve(FLAGSHIP), {"model": model or {}, "loss": loss})
     torch.manual_seed(0)
-    return build_method(recipe, ModelSpec({"rgb": (16,), "logmfcc": (32, 60)}, CLASSES))
+    return build_method(recipe_from_dict(data, "test"), ModelSpec({"rgb": (16,), "logmfcc": (32, 60)}, CLASSES))
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +141,8 @@ def test_flagship_loss_terms_and_gradients(batch):
 
 def test_flagship_skip_features_widen_the_neck(batch):
     method = _method({"skip_features": True, "attention_fusion": "max"})
-    assert method.neck.in_channels == 2 * 32
+    assert method.neck.in_channels == 2 * (2 * 128)
+    assert _method({"skip_features": False}).neck.in_channels == 2 * 128
     total, _ = method.compute_loss(method(batch), batch, 0)
     assert torch.isfinite(total)
 
@@ -176,10 +182,113 @@ def test_standardize_per_video_uses_only_real_snippets():
 
 
 def test_flagship_input_norm_is_validated():
-    from tsl300.errors import RecipeError
-
     spec = ModelSpec({"rgb": (8,), "logmfcc": (32, 60)}, CLASSES)
     recipe = recipe_from_dict({"method": "flagship", "model": {"hidden": 8, "attention_hidden": 4,
                                                               "fusion_hidden": 8, "input_norm": "speaker"}})
     with pytest.raises(RecipeError, match="input_norm"):
         build_method(recipe, spec)
+
+
+# ---------------------------------------------------------------- issue 12 bugs 2, 3, 4
+
+
+def _with_missing_audio(batch, video: int = 1):
+    """``batch`` with ``video``'s logmfcc absent (zero-filled, as the loaders write it)."""
+    out = dict(batch)
+    out["features"] = {k: v.clone() for k, v in batch["features"].items()}
+    out["features"]["logmfcc"][video] = 0.0
+    out["modality_mask"] = {k: v.clone() for k, v in batch["modality_mask"].items()}
+    out["modality_mask"]["logmfcc"][video] = False
+    return out
+
+
+def test_coupled_attention_depends_on_the_modality_attention_units(batch):
+    """Bug 2: with ``attention_fusion: joint_mean`` the fused attention (and so the output) is
+    built from the per-modality attention units, which the mutual term ties to the joint unit."""
+    method = _method({"attention_fusion": "joint_mean"}).eval()
+    with torch.no_grad():
+        before = method(batch)
+        method.fusion.attention["rgb"].out.bias += 1.0
+        after = method(batch)
+    assert not torch.allclose(before["probs"], after["probs"])
+    assert (after["attention"] - before["attention"]).abs().max() > 1e-3
+    # A = mean of the joint unit and the modality attentions of the modalities a video has
+    present = _with_missing_audio(batch)
+    with torch.no_grad():
+        out = method(present)
+    expected = (out["joint_attention"][1] + out["attentions"]["rgb"][1]) / 2 * present["mask"][1]
+    assert torch.allclose(out["attention"][1], expected, atol=1e-6)
+    # the joint attention takes part in mutual learning: detaching it from the pairs changes the term
+    _, coupled = method.compute_loss(before, batch, 0)
+    uncoupled = dict(before, joint_attention=None)
+    _, alone = method.compute_loss(uncoupled, batch, 0)
+    assert coupled["mutual"] != pytest.approx(alone["mutual"])
+
+
+def test_missing_modality_stays_out_of_batchnorm_statistics(batch):
+    """Bug 3: a video without audio must not pull the log-mel BatchNorm statistics to zero."""
+    with_missing = _method().train()
+    with_missing(_with_missing_audio(batch, video=1))
+    present_only = _method().train()  # the same fresh weights, fed the three videos that have audio
+    keep = [0, 2, 3]
+    present_only.encoders["logmfcc"](batch["features"]["logmfcc"][keep], batch["mask"][keep])
+    got, want = with_missing.encoders["logmfcc"].norm.norm, present_only.encoders["logmfcc"].norm.norm
+    assert not torch.allclose(want.running_mean, torch.zeros_like(want.running_mean))
+    assert torch.allclose(got.running_mean, want.running_mean, atol=1e-6)
+    assert torch.allclose(got.running_var, want.running_var, atol=1e-5)
+
+
+def test_batchnorm_with_no_present_rows_uses_running_statistics():
+    from tsl300.models.encoders import MaskedBatchNorm
+
+    norm = MaskedBatchNorm(3).train()
+    x = torch.rand(2, 4, 3)
+    out = norm(x, torch.zeros(2, 4, dtype=torch.bool))  # every video lacks the modality
+    assert out.abs().sum() == 0 and torch.equal(norm.norm.running_mean, torch.zeros(3))
+    one = torch.zeros(2, 4, dtype=torch.bool)
+    one[0, 0] = True  # a single present row has no batch variance: normalised with running statistics
+    out = norm(x, one)
+    assert torch.allclose(out[0, 0], x[0, 0] / (1 + 1e-5) ** 0.5) and out[1].abs().sum() == 0
+
+
+def test_attention_norm_ignores_a_missing_modality(batch):
+    """Bug 3: the attention-norm term leaves out the attention of a modality a video lacks."""
+    method = _method().eval()
+    missing = _with_missing_audio(batch, video=1)
+    with torch.no_grad():
+        outputs = method(missing)
+    norms = []
+    for value in (0.0, 1.0):
+        audio = outputs["attentions"]["logmfcc"].clone()
+        audio[1] = value  # whatever the absent modality's unit says
+        _, terms = method.compute_loss(dict(outputs, attentions=dict(outputs["attentions"], logmfcc=audio)),
+                                       missing, 0)
+        norms.append(terms["norm"])
+    assert norms[0] == pytest.approx(norms[1], abs=1e-7)
+
+
+def test_window_without_points_adds_no_video_level_loss(batch):
+    """Bug 4: a training window holding no point has unknown video labels (all zero after the
+    crop), so it must not be trained as pure background by the MIL and LDL terms."""
+    from tsl300.engine.batching import crop_video
+
+    videos = [v for v in make_videos(n_train=2, n_test=0, seed=1, rgb_dim=16, t_range=(30, 50))]
+    first = videos[1].points[0, 0]
+    assert first >= 2
+    window = crop_video(videos[1], 0, int(first))  # the snippets before the first point
+    assert len(window.points) == 0
+    method = _method().eval()
+    with torch.no_grad():
+        alone = collate(videos[:1], ["rgb", "logmfcc"], CLASSES)
+        _, t_alone = method.compute_loss(method(alone), alone, 0)
+        both = collate([videos[0], window], ["rgb", "logmfcc"], CLASSES)
+        _, t_both = method.compute_loss(method(both), both, 0)
+    assert t_both["mil"] == pytest.approx(t_alone["mil"], rel=1e-5)
+    assert t_both["ldl"] == pytest.approx(t_alone["ldl"], rel=1e-5)
+    # the behaviour before the fix, kept as a flag: the window counts as pure background
+    old = _method(pointless_windows="background").eval()
+    with torch.no_grad():
+        _, t_old = old.compute_loss(old(both), both, 0)
+    assert t_old["mil"] != pytest.approx(t_alone["mil"], rel=1e-3)
+    with pytest.raises(RecipeError, match="pointless_windows"):
+        _method(pointless_windows="ignore")

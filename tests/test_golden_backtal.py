@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import golden_names, shared_path
 from tsl300.methods.backtal import (BackTALLossConfig, affinity_conv1d, backtal_loss,
                                     foreground_counts, neighbour_similarity, topk_mean)
 
@@ -39,11 +39,8 @@ def loss_cases():
     return {c["name"]: c for c in _loss_cases()}
 
 
-CONV_NAMES = ["B2_Cin6_Cout4_T10", "B1_Cin5_Cout3_T7", "B1_Cin2_Cout2_T12",
-              "B2_Cin9_Cout5_T16_zero_and_raw_embedding", "B1_Cin3_Cout2_T1",
-              "B2_Cin12_Cout6_T24_E32"]
-LOSS_NAMES = ["thumos_B3_T40_C2", "thumos_B4_T64_C3_noclick_multilabel",
-              "thumos_B2_T24_C2_single_clicks", "thumos_B2_T120_C20", "anet_B2_T100_C4"]
+CONV_NAMES = golden_names("backtal", "attention_conv1d.json")
+LOSS_NAMES = golden_names("backtal", "losses.json")
 
 
 @pytest.mark.parametrize("name", CONV_NAMES)
@@ -79,7 +76,7 @@ def _loss_inputs(case, requires_grad=False):
     return floats, label, click
 
 
-def _run_loss(case, floats, label, click):
+def _run_loss(case, floats, label, click, trace=None):
     cfg = case["config"]
     config = BackTALLossConfig(w_norm=cfg["C_LOSS_NORM"], w_separation=cfg["C_LOSS_TOPK_BG"],
                                w_embedding=cfg["C_LOSS_EMBEDDING"],
@@ -90,7 +87,7 @@ def _run_loss(case, floats, label, click):
         separation_fg = topk_mean(floats["cas_base"], cfg["k_for_topk_bg_loss"])
     return backtal_loss(floats["score_base"], floats["cas_base"], floats["score_supp"],
                         floats["cas_supp"], floats["embedding"], floats["fore_weights"], label,
-                        click, cfg["k"], config, separation_fg=separation_fg)
+                        click, cfg["k"], config, separation_fg=separation_fg, trace=trace)
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
@@ -101,7 +98,36 @@ def test_golden_backtal_loss_terms(loss_cases, name):
     for key, expected in case["terms"].items():
         if key == "score_base_tmp":
             continue
-        assert terms[key].item() == pytest.approx(expected, rel=1e-5, abs=1e-7), key
+        assert terms[key].item() == pytest.approx(expected, rel=1e-5, abs=0), key  # README: rtol 1e-5
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_golden_backtal_per_video_intermediates(loss_cases, name):
+    """The embedding loss's hardest similarities and four hinge terms, and the separation loss's
+    per-class values, video by video (README: rtol 1e-5; indices exact)."""
+    case = loss_cases[name]
+    floats, label, click = _loss_inputs(case)
+    trace: dict = {}
+    _run_loss(case, floats, label, click, trace)
+    emb, sep = trace["embedding"], trace["separation"]
+    expected_videos = [v["video"] for v in case["embedding_loss_per_video"]]
+    assert torch.nonzero(emb["has"]).flatten().tolist() == expected_videos
+    assert sum(bool(h) for h in emb["has"]) == case["embedding_num_batch_dynamic"]
+    for video in case["embedding_loss_per_video"]:
+        b = video["video"]
+        assert torch.nonzero(click[b] == case["C"]).flatten().tolist() == video["bg_indices"]
+        rows = {"fg": video["fg_indices"], "bg": video["bg_indices"]}
+        for key in ("sim_fg2fg_hard", "sim_fg2bg_hard", "sim_bg2bg_hard", "sim_bg2fg_hard"):
+            got = emb[key][b, rows[key[4:6]]]
+            np.testing.assert_allclose(got.numpy(), video[key], rtol=1e-5, atol=0, err_msg=f"{name} {b} {key}")
+        for key in ("loss_fg2fg", "loss_bg2bg", "loss_fg2bg", "loss_bg2fg"):
+            assert emb[key][b].item() == pytest.approx(video[key], rel=1e-5, abs=0), (name, b, key)
+    for video, mean in zip(case["separation_per_video"], case["separation_video_means"]):
+        b = video["video"]
+        assert torch.nonzero(label[b]).flatten().tolist() == video["classes"]
+        np.testing.assert_allclose(sep["per_class"][b, video["classes"]].numpy(), video["per_class"], rtol=1e-5,
+                                   err_msg=f"{name} {b}")
+        assert sep["per_video"][b].item() == pytest.approx(mean, rel=1e-5)
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)

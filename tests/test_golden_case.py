@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import golden_names, shared_path
 from tsl300.methods.case import (CASELossConfig, CASENet, case_losses, initial_cls_gt,
                                  sinkhorn_ot)
 
@@ -44,8 +44,7 @@ ARRAYS = ("combined_cas", "cas_top_flow", "cas_top_rgb", "att_gt", "prior_T", "c
 
 
 def _case_ids():
-    return ["B2_T48_C2_init", "B3_T40_C3_three_steps", "B2_T40_C2_K8_given_clsgt",
-            "B2_T64_C5_two_steps"]
+    return golden_names("case", "training_step.json")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +133,7 @@ def test_golden_case_inference_postprocess():
     """Fused score and video score from the network outputs, then the official proposals
     through the shared post-processing with CASE's settings (BaS-Net soft NMS, gamma in the
     lambda slot). Per class, the segments come in the official order."""
-    from tsl300.methods.case import combined_score, official_postprocess_params, video_scores
+    from tsl300.methods.case import combined_score, official_postprocess_params, topk_selection, video_scores
     from tsl300.postprocess import select_classes, video_proposals
 
     data = _load("inference.json")
@@ -148,6 +147,13 @@ def test_golden_case_inference_postprocess():
         torch.testing.assert_close(score, _t(video["score_supp"]), rtol=1e-5, atol=1e-7)
         golden_combined = np.asarray(video["combined_cas"], dtype=np.float32)
         golden_score = np.asarray(video["score_supp"], dtype=np.float32)
+        # the top-k (k = T//8) snippets behind score_supp: the set in each class column (README)
+        k = video["T"] // 8
+        _, in_topk = topk_selection(_t(golden_combined)[None], torch.tensor([k]), None)
+        topk = np.asarray(video["topk_indices"])  # (k, C)
+        assert topk.shape == (k, video["C"])
+        for c in range(video["C"]):
+            assert set(np.flatnonzero(in_topk[0, :, c].numpy())) == set(topk[:, c].tolist()), (video["video_id"], c)
         assert select_classes(golden_score, 0.25).tolist() == video["selected_classes"]
         names = [data["constants"]["class_names"][str(c)] for c in range(video["C"])]
         params = official_postprocess_params(names)
@@ -155,7 +161,10 @@ def test_golden_case_inference_postprocess():
         # float64 video scores: the official numpy 1.x multiplies gamma * float32 in float64
         segments = video_proposals(golden_combined, golden_score.astype(np.float64), fps, params)
         assert len(segments) == len(video["predictions"]), video["video_id"]
-        for name in set(names):
+        # the official order across classes (first proposal, threshold-major) and the class columns
+        assert [s.label for s in segments] == [p["label"] for p in video["predictions"]], video["video_id"]
+        assert all(names[p["class_index"]] == p["label"] for p in video["predictions"])
+        for name in names:
             got = [s for s in segments if s.label == name]
             exp = [p for p in video["predictions"] if p["label"] == name]
             assert len(got) == len(exp)

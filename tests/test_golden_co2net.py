@@ -187,6 +187,11 @@ def test_golden_co2net_inference_post_processing():
             np.testing.assert_array_equal(got[:, [0, 2, 3]], np.asarray(rows)[:, [0, 2, 3]])
             _close(got[:, 1], np.asarray(rows)[:, 1], atol=1e-5, rtol=0)
         assert len(result.after_soft_nms) == len(video["after_soft_nms"])
+        for got, rows in zip(result.after_soft_nms, video["after_soft_nms"]):  # per class, pick order
+            rows = np.asarray(rows, np.float64).reshape(-1, 4)
+            assert got.shape == rows.shape, video["video_id"]
+            np.testing.assert_array_equal(got[:, [0, 2, 3]], rows[:, [0, 2, 3]], err_msg=video["video_id"])
+            _close(got[:, 1], rows[:, 1], atol=1e-5, rtol=0)
         expected = np.asarray(video["predictions"], np.float64).reshape(-1, 4)
         assert len(result.predictions) == len(expected), video["video_id"]
         got_sorted = np.array(_multiset(result.predictions)).reshape(-1, 4)

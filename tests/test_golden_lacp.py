@@ -10,9 +10,10 @@ from conftest import shared_path
 
 from conftest import REPO_ROOT
 from tsl300.methods.lacp import (decode_sequence, lacp_head, lacp_video_loss,
-                                 optimal_sequence_search, point_snippet_thumos, search_grammar,
+                                 optimal_sequence_search, point_snippet_thumos, points_matrix, search_grammar,
                                  search_with_seeds, select_seed)
-from tsl300.postprocess import PostprocessParams, video_proposals
+from tsl300.eval import evaluate_detection
+from tsl300.postprocess import PostprocessParams, select_classes, video_proposals
 from tsl300.recipes import load_recipe
 
 
@@ -44,6 +45,10 @@ def test_golden_lacp_point_labels_thumos_grid():
         pairs = sorted({(int(s), int(c)) for s, c in zip(snippets, case["class_index"])})
         assert pairs == sorted(map(tuple, case["point_snippets"])), case["video_id"]
         assert np.all(snippets < case["vid_num_seg"])
+        # the video-level labels: every class with a point
+        points = np.array([(int(s), int(c)) for s, c in zip(snippets, case["class_index"])], dtype=np.int64)
+        label = points_matrix(points, case["vid_num_seg"], len(case["label"])).max(axis=0)
+        np.testing.assert_array_equal(label, case["label"], err_msg=case["video_id"])
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +160,19 @@ def test_golden_lacp_inference_is_the_shared_postprocess_with_the_recipe_constan
             assert seg.label == e["label"], video["video_id"]
             assert seg.score == pytest.approx(e["score"], abs=1e-6)
             assert [seg.start, seg.end] == pytest.approx(e["segment"], abs=1e-9)
+    # the official evaluation of those predictions (ANETdetection mAP and test_acc), per group
+    videos = {v["video_id"]: v for v in data["videos"]}
+    assert sorted(videos) == sorted(vid for group in data["evaluation"] for vid in group["videos"])
+    for group in data["evaluation"]:
+        members = [videos[vid] for vid in group["videos"]]
+        gt = {"database": {v["video_id"]: {"subset": "test", "annotations": v["gt"]} for v in members}}
+        pred = {"results": {v["video_id"]: v["predictions"] for v in members}}
+        got = evaluate_detection(gt, pred, tiou_thresholds=group["tiou_thresholds"])
+        np.testing.assert_allclose(got["mAP"], group["mAP"], rtol=0, atol=1e-9)
+        assert got["average_mAP"] == pytest.approx(group["average_mAP[0.1:0.7]"], abs=1e-9)
+        for name, (lo, hi) in {"average_mAP[0.1:0.5]": (0, 5), "average_mAP[0.3:0.7]": (2, 7)}.items():
+            assert np.mean(got["mAP"][lo:hi]) == pytest.approx(group[name], abs=1e-9), name
+        correct = [np.array_equal(np.isin(np.arange(v["C"]), select_classes(_f32(v["vid_score"]),
+                                                                            const["class_thresh"])),
+                                  np.asarray(v["label"]) > 0) for v in members]
+        assert np.mean(correct) == pytest.approx(group["test_acc"], abs=1e-9)

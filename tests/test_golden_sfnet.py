@@ -51,18 +51,20 @@ def test_golden_sfnet_losses(loss_data):
         for stream in ("f", "r", "final"):
             mine = got["streams"][stream]
             for name in ("video_loss", "frame_loss", "frame_loss_labelled_only", "act_loss"):
-                # 1e-5 relative (README); plus 1e-7 absolute for the near-zero actionness
-                # loss of ``confident_actionness``, where float32 cancellation of two terms
-                # of ~1e-3 leaves the official value itself 5e-8 from float64.
+                # 1e-5 relative (README). The one exception is the near-zero (-7e-4) actionness
+                # loss of ``confident_actionness``: float32 cancellation of two terms of ~1e-3
+                # leaves it 0.9-1.4e-8 (1.1-1.8e-5 relative) from the official value, so an
+                # absolute 2e-8 is allowed (measured floor 1.4e-8); every other term is within 1e-7 relative.
                 assert float(mine[name]) == pytest.approx(exp[name][stream], rel=1e-5,
-                                                          abs=1e-7), (case["name"], stream, name)
+                                                          abs=2e-8), (case["name"], stream, name)
             for name in ("mined_background", "act_background_selected"):
                 got_cells = sorted(map(tuple, mine[name].tolist()))
                 assert got_cells == sorted(map(tuple, exp[name][stream])), (case["name"], name)
         logged = exp["logged"]
         assert float(got["video_loss"]) == pytest.approx(logged["loss/video_loss"], rel=1e-5)
         assert float(got["frame_loss"]) == pytest.approx(logged["loss/frame_loss"], rel=1e-5)
-        assert float(got["act_loss"]) == pytest.approx(logged["loss/act_loss"], rel=1e-5, abs=1e-7)
+        # the sum of the three streams: measured floor 3.1e-8 absolute on confident_actionness (above)
+        assert float(got["act_loss"]) == pytest.approx(logged["loss/act_loss"], rel=1e-5, abs=4e-8)
         assert float(got["total"]) == pytest.approx(logged["total_loss"], rel=1e-5)
         assert got["act_loss_added"] == exp["act_loss_added"]
 
@@ -131,6 +133,9 @@ def test_golden_sfnet_inference():
                 start = timegrid.snippet_start(s, fps, hp["stride"])
                 end = timegrid.snippet_start(e, fps, hp["stride"])
                 assert [start, end] == pytest.approx(p["segment"], abs=1e-9)
-            for (c, t, agg), p in zip(got["frames"], video["frame_predictions"]):
+            frame_preds = video["frame_predictions"]
+            assert len(frame_preds) == len(got["frames"]), video["video_id"]
+            for (c, t, agg), p in zip(got["frames"], frame_preds):
                 assert group["class_names"][c] == p["label"]
+                assert agg / hp["score_divisor"] == pytest.approx(p["score"], abs=1e-6)
                 assert timegrid.snippet_start(t, fps, hp["stride"]) == pytest.approx(p["frame"], abs=1e-9)

@@ -28,10 +28,7 @@ def _differences(got, want) -> dict:
 
 
 @pytest.mark.parametrize("method", sorted(MAIN))
-def test_config_defaults_are_the_main_recipe(method, request):
-    if method == "flagship":  # FlagshipModel/Loss defaults are being aligned under issue 12 bug 7
-        request.applymarker(pytest.mark.xfail(reason="issue 12 bug 7: FlagshipModel defaults vs flagship.yaml",
-                                              strict=False))
+def test_config_defaults_are_the_main_recipe(method):
     recipe = load_recipe(RECIPES / MAIN[method])
     cls = get_method(method)
     assert recipe.method == method

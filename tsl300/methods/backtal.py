@@ -181,10 +181,11 @@ def click_loss(cas_base: torch.Tensor, click_label: torch.Tensor) -> torch.Tenso
 
 
 def separation_loss(cas_base: torch.Tensor, fg_score: torch.Tensor, labels: torch.Tensor,
-                    clicked: torch.Tensor) -> torch.Tensor:
+                    clicked: torch.Tensor, trace: dict | None = None) -> torch.Tensor:
     """Score separation: for each video with clicks and each GT class c,
     ``-log softmax([fg_c, mean cas_c at clicks])[0]``; mean over the video's classes, then over
-    the videos with clicks. ``clicked`` is a bool (B, T) click mask, ``fg_score`` (B, C+1)."""
+    the videos with clicks. ``clicked`` is a bool (B, T) click mask, ``fg_score`` (B, C+1).
+    ``trace`` (a dict) receives the per-video intermediates ``per_class`` (B, C), ``per_video`` (B,)."""
     num_classes = labels.shape[1]
     n_clicks = clicked.sum(1)
     has = (n_clicks > 0) & (labels.sum(1) > 0)
@@ -193,6 +194,8 @@ def separation_loss(cas_base: torch.Tensor, fg_score: torch.Tensor, labels: torc
     bg = (cas_base[:, :num_classes] * clicked[:, None, :]).sum(2) / n_clicks.clamp(min=1)[:, None]
     per_class = F.softplus(bg - fg_score[:, :num_classes])   # = -log_softmax([fg, bg])[0]
     per_video = (per_class * labels).sum(1) / labels.sum(1).clamp(min=1)
+    if trace is not None:
+        trace.update(per_class=per_class.detach(), per_video=per_video.detach())
     return per_video[has].mean()
 
 
@@ -219,9 +222,12 @@ def foreground_counts(cas_supp: torch.Tensor, labels: torch.Tensor, k: int | tor
 
 
 def embedding_loss(embedding: torch.Tensor, clicked: torch.Tensor, fg_count: torch.Tensor,
-                   th_similar_min: float = 0.5, th_different_max: float = 0.1) -> torch.Tensor:
+                   th_similar_min: float = 0.5, th_different_max: float = 0.1,
+                   trace: dict | None = None) -> torch.Tensor:
     """Affinity hinge loss on the hardest pairs, per video with clicks, summed over the four
-    terms and averaged over those videos. Foreground rows are weighted by their multiplicity."""
+    terms and averaged over those videos. Foreground rows are weighted by their multiplicity.
+    ``trace`` (a dict) receives the per-video intermediates: the hardest similarity of every
+    snippet (B, T) as ``sim_fg2fg_hard`` ... and the four per-video terms (B,) ``loss_fg2fg`` ..."""
     has = clicked.any(1) & (fg_count.sum(1) > 0)
     if not bool(has.any()):
         return embedding.sum() * 0.0
@@ -238,10 +244,16 @@ def embedding_loss(embedding: torch.Tensor, clicked: torch.Tensor, fg_count: tor
         return (values * weights).sum(1) / weights.sum(1).clamp(min=1e-12)
 
     w_fg, w_bg = fg_count, bg.to(cos.dtype)
-    fg2fg = weighted_mean(F.relu(th_similar_min - hardest(fg, False)), w_fg)
-    bg2bg = weighted_mean(F.relu(th_similar_min - hardest(bg, False)), w_bg)
-    fg2bg = weighted_mean(F.relu(hardest(bg, True) - th_different_max), w_fg)
-    bg2fg = weighted_mean(F.relu(hardest(fg, True) - th_different_max), w_bg)
+    sims = {"sim_fg2fg_hard": hardest(fg, False), "sim_bg2bg_hard": hardest(bg, False),
+            "sim_fg2bg_hard": hardest(bg, True), "sim_bg2fg_hard": hardest(fg, True)}
+    fg2fg = weighted_mean(F.relu(th_similar_min - sims["sim_fg2fg_hard"]), w_fg)
+    bg2bg = weighted_mean(F.relu(th_similar_min - sims["sim_bg2bg_hard"]), w_bg)
+    fg2bg = weighted_mean(F.relu(sims["sim_fg2bg_hard"] - th_different_max), w_fg)
+    bg2fg = weighted_mean(F.relu(sims["sim_bg2fg_hard"] - th_different_max), w_bg)
+    if trace is not None:
+        trace.update({k: v.detach() for k, v in sims.items()})
+        trace.update(loss_fg2fg=fg2fg.detach(), loss_bg2bg=bg2bg.detach(), loss_fg2bg=fg2bg.detach(),
+                     loss_bg2fg=bg2fg.detach(), has=has)
     return (fg2fg + bg2bg + fg2bg + bg2fg)[has].sum() / has.sum()
 
 
@@ -250,12 +262,15 @@ def backtal_loss(score_base: torch.Tensor, cas_base: torch.Tensor, score_supp: t
                  labels: torch.Tensor, click_label: torch.Tensor, k: int | torch.Tensor,
                  config: BackTALLossConfig = BackTALLossConfig(),
                  separation_fg: torch.Tensor | None = None,
-                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                 mask: torch.Tensor | None = None, trace: dict | None = None) -> dict[str, torch.Tensor]:
     """Every term of the official ``BackTALLoss`` and their weighted total.
 
     ``separation_fg`` overrides the foreground value of the separation loss (the official
     ActivityNet branch uses a top-``k_for_topk_bg_loss`` mean of ``cas_base``); by default it is
-    ``score_base`` (THUMOS14)."""
+    ``score_base`` (THUMOS14). ``trace`` (a dict) receives the per-video intermediates under
+    ``"separation"`` and ``"embedding"`` (see :func:`separation_loss`, :func:`embedding_loss`)."""
+    sep_trace = trace.setdefault("separation", {}) if trace is not None else None
+    emb_trace = trace.setdefault("embedding", {}) if trace is not None else None
     ones = torch.ones_like(labels[:, :1])
     clicked = click_label == labels.shape[1]
     terms = {
@@ -264,10 +279,10 @@ def backtal_loss(score_base: torch.Tensor, cas_base: torch.Tensor, score_supp: t
         "loss_norm": fore_weights.abs().sum(2).mean(),
         "loss_click_base": click_loss(cas_base, click_label),
         "loss_gt_fg_bg_click": separation_loss(
-            cas_base, score_base if separation_fg is None else separation_fg, labels, clicked),
+            cas_base, score_base if separation_fg is None else separation_fg, labels, clicked, sep_trace),
         "loss_embedding": embedding_loss(
             embedding, clicked, foreground_counts(cas_supp, labels, k, mask),
-            config.th_similar_min, config.th_different_max),
+            config.th_similar_min, config.th_different_max, emb_trace),
     }
     terms["loss_total"] = (terms["loss_base"] + terms["loss_supp"]
                            + config.w_norm * terms["loss_norm"] + terms["loss_click_base"]

@@ -1,14 +1,23 @@
 """The flagship: cross-modal consensus fusion + TSL-Net's point-supervised head.
 
-Architecture (all sizes from the recipe's ``model:`` section)::
+Architecture as shipped (``recipes/tsl300/flagship.yaml`` = the dataclass defaults below)::
 
-    per modality: encoder (vector: 1x1 proj + k3 conv; log-mel: pooled patch + proj + k3 conv)
-        -> ConsensusFusion (CO2-Net CCM for N modalities; or plain concatenation)
-        -> filtered features (concat) + fused attention A (mean of the modality attentions)
-        -> k3 conv fusion F -> dropout
+    per modality: encoder (vector: 1x1 proj + k3 conv; log-mel: pooled patch + proj + k3 conv),
+        width 128, BatchNorm statistics from the videos that have the modality
+        -> ConsensusFusion (CO2-Net CCM for N modalities; ``fusion: concat`` for plain concatenation)
+        -> filtered features (concat) + fused attention A: one attention unit (hidden 64) on all
+           filtered features (``attention_fusion: joint``); ``joint_mean`` averages it with the
+           per-modality attention units (CO2-Net-style, so they shape A), ``mean``/``max`` use
+           only the per-modality units
+        -> k3 conv neck (width 128) on [filtered, unfiltered encoded features] (``skip_features``)
+           -> dropout
         -> classifier: C+1 logits (background last)       -> p_c = sigmoid(cas_c) * A
                                                               p_bg = sigmoid(cas_bg)
         -> distribution head: C logits -> D = softmax(top-k mean over time)
+
+With ``joint`` the per-modality attention units do not reach the output: they only take part in
+the mutual-learning and norm terms (an auxiliary signal on the filtered features); see
+``recipes/tsl300/README.md`` for the measured comparison with ``joint_mean``.
 
 Losses (weights in ``loss:``; a weight of 0 switches a term off):
 
@@ -18,8 +27,11 @@ Losses (weights in ``loss:``; a weight of 0 switches a term off):
 - TSL-Net's pseudo-label search around the points (on detached p), background and
   pseudo-action losses;
 - CO2-Net's top-k MIL on the raw CAS (background present) and on the attention-suppressed CAS
-  (background absent), its mutual learning between modality attentions, attention norm and
-  opposite (A vs background) terms;
+  (background absent), its mutual learning between modality attentions (and the joint attention
+  with ``joint_mean``), attention norm and opposite (A vs background) terms; a modality's
+  attention counts only for videos that have the modality; the video-level terms (LDL, MIL)
+  average over the windows whose video labels are known (a cropped window without a point has
+  none);
 - cross-modal InfoNCE between each modality's encoded feature and a linear reverse mapping of F,
   with the correct sign (TSL-Net's shipped code has it reversed).
 
@@ -47,12 +59,14 @@ from .registry import ModelSpec, register_method
 
 @dataclass
 class FlagshipModel:
-    hidden: int = 256  # encoder width per modality
-    attention_hidden: int = 128
-    fusion_hidden: int = 256
+    """Defaults = ``recipes/tsl300/flagship.yaml`` (tests/test_recipe_defaults.py keeps them equal)."""
+
+    hidden: int = 128  # encoder width per modality
+    attention_hidden: int = 64
+    fusion_hidden: int = 128
     fusion: str = "consensus"  # consensus | concat
-    attention_fusion: str = "mean"  # mean (CO2-Net) | max of the modality attentions
-    skip_features: bool = False  # neck also reads the unfiltered encoded features
+    attention_fusion: str = "joint"  # joint (one unit on all filtered features) | joint_mean | mean (CO2) | max
+    skip_features: bool = True  # neck also reads the unfiltered encoded features
     encoder_dropout: float = 0.2
     consensus_dropout: float = 0.5
     head_dropout: float = 0.5
@@ -76,6 +90,9 @@ class FlagshipLoss:
     opposite: float = 0.5
     contrastive: float = 0.1
     contrastive_official_sign: bool = False
+    # a training window without a point has all-zero video labels: "skip" leaves it out of the
+    # video-level terms (LDL, MIL); "background" trains it as pure background (before issue 12)
+    pointless_windows: str = "skip"
 
 
 @register_method("flagship")
@@ -88,6 +105,8 @@ class FlagshipMethod(Method):
         super().__init__()
         if model.input_norm not in ("batch", "video"):
             raise RecipeError(f"model.input_norm must be 'batch' or 'video', got {model.input_norm!r}")
+        if loss.pointless_windows not in ("skip", "background"):
+            raise RecipeError(f"loss.pointless_windows must be 'skip' or 'background', got {loss.pointless_windows!r}")
         if model.fusion not in ("consensus", "concat"):
             raise RecipeError(f"model.fusion must be 'consensus' or 'concat', got {model.fusion!r}")
         self.cfg, self.loss_cfg, self.spec = model, loss, spec
@@ -112,11 +131,13 @@ class FlagshipMethod(Method):
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         mask = batch["mask"]
         m = mask[:, None, :].float()
-        encoded = {name: self.encoders[name](batch["features"][name].float(), mask) for name in self.modalities}
+        present = batch["modality_mask"]
+        # a missing modality's zero rows are masked out of its encoder (BatchNorm statistics)
+        encoded = {name: self.encoders[name](batch["features"][name].float(), mask & present[name][:, None])
+                   for name in self.modalities}
         fused = self.fusion(encoded, mask, batch["modality_mask"])
         neck_in = fused["fused"]
         if self.cfg.skip_features:
-            present = batch["modality_mask"]
             raw = [encoded[n] * present[n].to(m.dtype)[:, None, None] for n in self.modalities]
             neck_in = torch.cat([neck_in] + raw, dim=1)
         feat = torch.relu(self.neck(neck_in)) * m  # (B, H, T)
@@ -126,7 +147,8 @@ class FlagshipMethod(Method):
         sig = torch.sigmoid(cas)
         probs = torch.cat([sig[..., :-1] * attention[..., None], sig[..., -1:]], dim=-1)
         return {"cas": cas, "probs": probs, "attention": attention, "dist_logits": dist,
-                "attentions": fused["attentions"], "encoded": encoded, "feat": feat}
+                "attentions": fused["attentions"], "joint_attention": fused.get("joint"), "encoded": encoded,
+                "feat": feat}
 
     # ------------------------------------------------------------------ loss
 
@@ -135,6 +157,12 @@ class FlagshipMethod(Method):
         mask = batch["mask"]
         probs, cas, attention = outputs["probs"], outputs["cas"], outputs["attention"]
         labels = batch["video_labels"]
+        # A training window without a point has no video-level evidence (cropping drops the
+        # segments): its all-zero labels would train it as pure background, so by default the
+        # video-level terms (LDL, MIL) average over the videos whose labels are known only.
+        known = labels.sum(dim=1) > 0  # (B,)
+        if cfg.pointless_windows == "background":
+            known = torch.ones_like(known)
         terms: dict[str, torch.Tensor] = {}
 
         eps = cfg.label_smoothing
@@ -142,7 +170,7 @@ class FlagshipMethod(Method):
                                         device=probs.device)  # (B, T, C+1)
         if cfg.ldl:
             d_pred = torch.softmax(masked_topk_mean_ratio(outputs["dist_logits"], mask, self.cfg.topk_ratio), dim=-1)
-            terms["ldl"] = label_distribution_kl(d_pred, batch["label_distribution"]).mean()
+            terms["ldl"] = _mean_over(label_distribution_kl(d_pred, batch["label_distribution"]), known)
         if cfg.point:
             terms["point"] = point_frame_loss(probs, target, mask, cfg.focal_gamma).mean()
         if cfg.pseudo and step >= cfg.pseudo_start_step:
@@ -154,13 +182,20 @@ class FlagshipMethod(Method):
             orig = co2.masked_topk_mil(cas, labels, mask, self.cfg.topk_ratio, background_present=True)
             supp = co2.masked_topk_mil(co2.suppress_background(cas, attention), labels, mask,
                                        self.cfg.topk_ratio, background_present=False)
-            terms["mil"] = (orig + supp).mean()
-        attentions = list(outputs["attentions"].values())
+            terms["mil"] = _mean_over(orig + supp, known)
+        names = list(outputs["attentions"])
+        attentions = [outputs["attentions"][n] for n in names]
+        # a modality attention is (B, T); a video lacking that modality is left out of its terms
+        present = [batch["modality_mask"].get(n, torch.ones_like(known)) for n in names]
+        if outputs.get("joint_attention") is not None:  # joint_mean: the joint unit is one more member
+            attentions.append(outputs["joint_attention"])
+            present.append(torch.ones_like(known))
         if cfg.mutual and len(attentions) > 1:
-            present = [batch["modality_mask"][m] for m in outputs["attentions"]]
             terms["mutual"] = co2.mutual_learning(attentions, mask, present)
         if cfg.norm:
-            terms["norm"] = sum(co2.attention_norm(a, mask) for a in [attention] + attentions) / (1 + len(attentions))
+            norms = [co2.attention_norm(attention, mask)]
+            norms += [co2.attention_norm(a, mask & p[:, None]) for a, p in zip(attentions, present)]
+            terms["norm"] = sum(norms) / len(norms)
         if cfg.opposite:
             terms["opposite"] = co2.opposite(attention, probs[..., -1], mask)
         if cfg.contrastive:
@@ -188,3 +223,8 @@ class FlagshipMethod(Method):
         cas = outputs["probs"][..., :-1] * mask[..., None]
         return {"cas": cas, "video_scores": masked_topk_mean_ratio(cas, mask, self.cfg.topk_ratio),
                 "actionness": outputs["attention"]}
+
+
+def _mean_over(per_video: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean of the (B,) ``per_video`` losses over the videos where ``keep``; 0 when none."""
+    return (per_video * keep.to(per_video.dtype)).sum() / keep.sum().clamp_min(1)

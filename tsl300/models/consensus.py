@@ -8,8 +8,11 @@ filtered feature into a class-agnostic foreground attention; the fused attention
 over the modalities a video has (``attention_fusion="mean"``, CO2-Net's choice) or their
 maximum (``"max"``: a segment carried by one modality only keeps that modality's attention,
 which suits audio-visual sentiment, where the cue is often in one channel), or the output of
-one more attention unit on all the filtered features (``"joint"``); the per-modality
-attentions are still returned for the mutual-learning and norm terms. With two
+one more attention unit on all the filtered features (``"joint"``: the per-modality attentions
+are then only returned for the mutual-learning and norm terms), or the mean of that joint unit
+and the per-modality attentions (``"joint_mean"``: the joint unit counts as one more member of
+CO2-Net's average, so the per-modality units shape the output; the joint attention is returned
+as ``joint`` for the mutual-learning term). With two
 modalities and equal widths this is CO2-Net's pair of modules (``vAttn``, ``fAttn``); the
 official module's k=3 conv on a length-1 input is a linear map, written as one here.
 
@@ -26,6 +29,9 @@ import torch
 from torch import nn
 
 from .masked import masked_mean
+
+
+ATTENTION_FUSIONS = ("mean", "max", "joint", "joint_mean")
 
 
 class AttentionUnit(nn.Module):
@@ -60,8 +66,8 @@ class ConsensusFusion(nn.Module):
         super().__init__()
         if not dims:
             raise ValueError("ConsensusFusion needs at least one modality")
-        if attention_fusion not in ("mean", "max", "joint"):
-            raise ValueError(f"attention_fusion must be 'mean', 'max' or 'joint', got {attention_fusion!r}")
+        if attention_fusion not in ATTENTION_FUSIONS:
+            raise ValueError(f"attention_fusion must be one of {ATTENTION_FUSIONS}, got {attention_fusion!r}")
         self.attention_fusion = attention_fusion
         self.names: Sequence[str] = list(dims)
         self.dims = dict(dims)
@@ -72,7 +78,7 @@ class ConsensusFusion(nn.Module):
                                  for o in dims if o != main})
             for main in dims})
         self.attention = nn.ModuleDict({m: AttentionUnit(d, attention_hidden, dropout) for m, d in dims.items()})
-        if attention_fusion == "joint":
+        if attention_fusion in ("joint", "joint_mean"):
             self.joint_attention = AttentionUnit(sum(dims.values()), attention_hidden, dropout)
         self.act = nn.LeakyReLU(0.2)
         self.drop = nn.Dropout(dropout)
@@ -86,7 +92,8 @@ class ConsensusFusion(nn.Module):
         """``features[m]`` (B, D_m, T), ``mask`` (B, T) bool, ``modality_mask[m]`` (B,) bool.
 
         Returns ``filtered`` (modality -> (B, D_m, T)), ``attentions`` (modality -> (B, T)),
-        ``attention`` (B, T) the mean over present modalities, and ``fused`` (B, sum D_m, T).
+        ``attention`` (B, T) the fused attention (see ``attention_fusion``), ``fused`` (B, sum D_m, T),
+        and with ``joint_mean`` also ``joint`` (B, T), the joint unit's attention.
         """
         time_mask = mask[:, None, :].to(next(iter(features.values())).dtype)
         filtered, attentions = {}, {}
@@ -112,6 +119,11 @@ class ConsensusFusion(nn.Module):
             attention = (stacked * weights).amax(dim=0)
         elif self.attention_fusion == "joint":  # one unit reads every filtered feature
             attention = self.joint_attention(fused, mask)
+        elif self.attention_fusion == "joint_mean":  # the joint unit is one more member of the mean
+            joint = self.joint_attention(fused, mask)
+            attention = (joint + (stacked * weights).sum(0)) / (1.0 + weights.sum(0))
+            return {"filtered": filtered, "attentions": attentions, "attention": attention, "fused": fused,
+                    "joint": joint}
         else:
             attention = (stacked * weights).sum(0) / weights.sum(0).clamp_min(1.0)
         return {"filtered": filtered, "attentions": attentions, "attention": attention, "fused": fused}

@@ -25,11 +25,15 @@ class MaskedBatchNorm(nn.Module):
         self.norm = nn.BatchNorm1d(dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        """``mask`` (B, T): real snippets of videos that have this modality (a missing modality's
+        zero rows must not enter the statistics). Fewer than two such rows: running statistics."""
+        if self.training and int(mask.sum()) > 1:
             out = torch.zeros_like(x)
             out[mask] = self.norm(x[mask])
             return out
-        return self.norm(x.reshape(-1, x.shape[-1])).reshape(x.shape) * mask[..., None].to(x.dtype)
+        flat = nn.functional.batch_norm(x.reshape(-1, x.shape[-1]), self.norm.running_mean, self.norm.running_var,
+                                        self.norm.weight, self.norm.bias, False, 0.0, self.norm.eps)
+        return flat.reshape(x.shape) * mask[..., None].to(x.dtype)
 
 
 def standardize_per_video(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
