@@ -4,42 +4,31 @@ instance model, the checkpoint predicts with HR-Pro's own inference, and ``bench
 includes it."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _tiny_training import tiny_synth, train_tiny
 from tsl300.benchmarking import default_recipes_dir, resolve_recipes
-from tsl300.data.synth import generate
 from tsl300.engine import runs
 from tsl300.engine.inference import predict
-from tsl300.engine.trainer import Trainer
 from tsl300.methods.hrpro import HRPro
-from tsl300.recipes import load_recipe
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SMALL = ["model.audio_dim=16", "model.base_steps=4", "optimizer.lr=1e-3", "schedule.steps=8",
          "schedule.log_every=1", "batch_size=4"]
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, n_train=6, n_test=3, seed=7, snippets_mean=40)
-    return root
+    return tiny_synth(tmp_path_factory.mktemp("synth"), seed=7)
 
 
 @pytest.mark.slow
 def test_hrpro_two_stages_train_and_predict(tiny_data, tmp_path):
-    recipe = load_recipe(RECIPES / "hrpro" / "hrpro_cpu.yaml", SMALL)
-    dataset = runs.open_split(tiny_data, "train", recipe)
-    spec = runs.spec_from_dataset(dataset, recipe.data.modalities)
-    trainer = Trainer(recipe, list(dataset), spec, tmp_path / "run", progress=False, tensorboard=False)
-    trainer.fit()
+    trainer, rows = train_tiny("hrpro/hrpro_cpu.yaml", SMALL, tiny_data, tmp_path / "run")
+    recipe = trainer.recipe
     method = trainer.method
-    with open(tmp_path / "run" / "train_log.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
     assert [float(r["stage"]) for r in rows] == [1.0] * 4 + [2.0] * 4
     assert all(float(r["loss_frame"]) > 0 and float(r["loss_prop_iou"]) == 0 for r in rows[:4])
     assert all(float(r["loss_frame"]) == 0 and float(r["loss_prop_iou"]) > 0 for r in rows[4:])
@@ -54,7 +43,7 @@ def test_hrpro_two_stages_train_and_predict(tiny_data, tmp_path):
     preds = predict(method, test, recipe.data.modalities, ("n", "p"), recipe.postprocess)
     segs = [s for v in preds.values() for s in v]
     assert segs and all(s.label in ("n", "p") and np.isfinite(s.score) for s in segs)
-    fresh = HRPro(recipe.model_config(), recipe.loss_config(), spec)
+    fresh = HRPro(recipe.model_config(), recipe.loss_config(), trainer.spec)
     fresh.load_training_state(method.training_state())
     for vid, ranked in method.ranked.items():
         for key, rows_ in ranked.items():

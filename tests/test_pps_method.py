@@ -3,41 +3,30 @@ from video labels, every proposal mask and boundary is finite, the checkpoint de
 IoU voting, and ``bench --recipes all`` includes it."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from _tiny_training import tiny_synth, train_tiny
 from tsl300.benchmarking import default_recipes_dir, resolve_recipes
-from tsl300.data.synth import generate
 from tsl300.engine import runs
 from tsl300.engine.inference import predict
-from tsl300.engine.trainer import Trainer
-from tsl300.recipes import load_recipe
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SMALL = ["model.audio_dim=16", "model.hidden=16", "model.layers=1", "model.num_props=3",
          "schedule.steps=6", "schedule.log_every=1", "batch_size=4"]
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, n_train=6, n_test=3, seed=9, snippets_mean=40)
-    return root
+    return tiny_synth(tmp_path_factory.mktemp("synth"), seed=9)
 
 
 @pytest.mark.slow
 def test_pps_trains_and_decodes(tiny_data, tmp_path):
-    recipe = load_recipe(RECIPES / "pps" / "pps_cpu.yaml", SMALL)
-    dataset = runs.open_split(tiny_data, "train", recipe)
-    spec = runs.spec_from_dataset(dataset, recipe.data.modalities)
-    trainer = Trainer(recipe, list(dataset), spec, tmp_path / "run", progress=False, tensorboard=False)
-    trainer.fit()
-    with open(tmp_path / "run" / "train_log.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    trainer, rows = train_tiny("pps/pps_cpu.yaml", SMALL, tiny_data, tmp_path / "run")
+    recipe = trainer.recipe
     assert len(rows) == 6
     for r in rows:
         assert np.isfinite(float(r["loss"])) and float(r["push_loss"]) > 0 and float(r["pull_loss"]) >= 0

@@ -3,17 +3,15 @@ its proposals are fixed at the switch, stage 2 trains TSP-Net and updates the sa
 the checkpoint predicts with TSP-Net's own inference, and ``bench --recipes all`` includes it."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _tiny_training import tiny_synth, train_tiny
 from tsl300.benchmarking import default_recipes_dir, resolve_recipes
-from tsl300.data.synth import generate
 from tsl300.engine import runs
 from tsl300.engine.inference import predict
-from tsl300.engine.trainer import Trainer
 from tsl300.errors import RecipeError
 from tsl300.methods.registry import ModelSpec
 from tsl300.methods.tspnet import TSPNet, TSPNetLoss, TSPNetModel
@@ -26,21 +24,14 @@ SMALL = ["model.base.audio_dim=16", "model.base.search_freq=2", "model.base_step
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, n_train=6, n_test=3, seed=5, snippets_mean=40)
-    return root
+    return tiny_synth(tmp_path_factory.mktemp("synth"), seed=5)
 
 
 @pytest.mark.slow
 def test_tspnet_two_stages_train_and_predict(tiny_data, tmp_path):
-    recipe = load_recipe(RECIPES / "tspnet" / "tspnet_cpu.yaml", SMALL)
-    dataset = runs.open_split(tiny_data, "train", recipe)
-    spec = runs.spec_from_dataset(dataset, recipe.data.modalities)
-    trainer = Trainer(recipe, list(dataset), spec, tmp_path / "run", progress=False, tensorboard=False)
-    trainer.fit()
+    trainer, rows = train_tiny("tspnet/tspnet_cpu.yaml", SMALL, tiny_data, tmp_path / "run")
+    recipe = trainer.recipe
     method = trainer.method
-    with open(tmp_path / "run" / "train_log.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
     assert len(rows) == 10
     assert [float(r["stage"]) for r in rows] == [1.0] * 4 + [2.0] * 6
     assert all(float(r["prop_point_loss"]) == 0 and float(r["loss_frame"]) > 0 for r in rows[:4])  # LACP's loss
@@ -55,7 +46,7 @@ def test_tspnet_two_stages_train_and_predict(tiny_data, tmp_path):
     assert segs and all(s.end >= s.start and s.label in ("n", "p") and 0 < s.score <= 1 for s in segs)
     # a resumed run gets the fixed proposals and shifts back
     state = method.training_state()
-    fresh = TSPNet(recipe.model_config(), recipe.loss_config(), spec)
+    fresh = TSPNet(recipe.model_config(), recipe.loss_config(), trainer.spec)
     fresh.load_training_state(state)
     assert fresh.deltas == method.deltas
     assert fresh.train_proposals.keys() == method.train_proposals.keys()
