@@ -73,7 +73,7 @@ def test_hrpro_stage2_loss_skips_a_video_without_ranking():
     outputs = method(batch)
     assert outputs["videos"][1]["instance"] is None  # the unranked video gets no training proposals
     loss, logs = method.compute_loss(outputs, batch, step=5)
-    assert np.isfinite(float(loss)) and logs["stage"] == 2.0 and logs["loss_prop_iou"] > 0
+    assert np.isfinite(float(loss.detach())) and logs["stage"] == 2.0 and logs["loss_prop_iou"] > 0
     method.eval()
     loss, _ = method.compute_loss(method(batch), batch, step=-1)  # validation pass: eval-mode proposals
     assert np.isfinite(float(loss))

@@ -73,7 +73,7 @@ def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch, ca
     #    segment video as test
     data, run = tmp_path / "data", tmp_path / "run"
     assert main(["dataset", "build", str(videos), "--points", str(points), "--segments", str(segments),
-                 "--out", str(data), "--test-fraction", "0.25", "--seed", "0", "-q"]) == 0
+                 "-o", str(data), "--test-fraction", "0.25", "--seed", "0", "-q"]) == 0
     printed = capsys.readouterr().out
     assert "3 train, 1 test video(s); extracted 4" in printed and f"{videos / 'notes.txt'}: not a video" in printed
     assert (data / "split_train.txt").read_text().split() == [c[0] for c in CLICKS]
@@ -90,7 +90,7 @@ def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch, ca
 
     # 3. train a few steps on it (the README's command); the test split is scored against the segment
     recipe = ROOT / "recipes" / "default" / "default.yaml"
-    assert main(["train", str(recipe), "--data", str(data), "--out", str(run), "--set", "schedule.steps=3",
+    assert main(["train", str(recipe), "--data", str(data), "-o", str(run), "--set", "schedule.steps=3",
                  "--quiet"]) == 0
     assert (run / "model.safetensors").is_file()
     metrics = json.loads((run / "metrics_test.json").read_text())
@@ -104,7 +104,7 @@ def test_own_videos_annotate_build_train_localize_view(tmp_path, monkeypatch, ca
     result_json.parent.mkdir()
     result.to_json(result_json)
     page = tmp_path / "out" / "page.html"
-    assert main(["view", str(result_json), "--gt", str(data / "gt.json"), "-o", str(page)]) == 0
+    assert main(["view", str(result_json), "--gt", str(data / "gt.json"), "--output", str(page)]) == 0
     try:
         open_page(browser, page.as_uri())
         assert len(browser.find_elements(By.CSS_SELECTOR, ".seg.det")) == len(result)

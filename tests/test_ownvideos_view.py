@@ -42,6 +42,19 @@ def test_view_embeds_the_result_and_a_relative_video_path(result_json, tmp_path)
     assert data["snippet_starts"] == pytest.approx([0.0, 0.64])
 
 
+def test_view_follows_the_output_folder_convention(result_json, tmp_path, capsys):
+    """-o DIR puts the page there, named after the result; --output FILE names it; the old
+    ``-o page.html`` still works with a note."""
+    assert main(["view", str(result_json), "-o", str(tmp_path / "pages")]) == 0
+    assert page_data(tmp_path / "pages" / "r.html")["duration"] == 1.0
+    assert main(["view", str(result_json), "--output", str(tmp_path / "exact.html")]) == 0
+    assert page_data(tmp_path / "exact.html")["duration"] == 1.0
+    capsys.readouterr()
+    assert main(["view", str(result_json), "-o", str(tmp_path / "old.html")]) == 0
+    assert page_data(tmp_path / "old.html")["duration"] == 1.0
+    assert "-o PAGE.html is deprecated" in capsys.readouterr().err
+
+
 def test_view_errors_are_clear(result_json, tmp_path, capsys):
     gt = tmp_path / "gt.json"
     gt.write_text('{"database": {"other": {"subset": "test", "annotations": []}}}')

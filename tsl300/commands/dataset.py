@@ -1,13 +1,15 @@
-"""``tsl300 dataset build VIDEOS/ --points points.csv --out DATA``: your videos as a dataset."""
+"""``tsl300 dataset build VIDEOS/ --points points.csv -o DATA``: your videos as a dataset."""
 from __future__ import annotations
 
 import argparse
 
+from ._args import add_output_dir
+
 NAME = "dataset"
 HELP = "build a dataset that `tsl300 train`/`test` read from a folder of videos and point files"
 EXAMPLE = """example:
-  tsl300 dataset build my_videos/ --points my_points.csv --segments my_segments.csv --out data/mine
-  tsl300 train recipes/default/default.yaml --data data/mine --out runs/mine
+  tsl300 dataset build my_videos/ --points my_points.csv --segments my_segments.csv -o data/mine
+  tsl300 train recipes/default/default.yaml --data data/mine -o runs/mine
 layout written: docs/dataset_layout.md"""
 
 
@@ -24,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="points CSV video,time,label (repeat: one file per annotator)")
     build.add_argument("--segments", default=None, metavar="CSV",
                        help="segments CSV video,start,end,label: ground truth; those videos make the test split")
-    build.add_argument("--out", required=True, help="dataset folder to write (resumable)")
+    add_output_dir(build, "dataset folder to write (resumable)", required=True, old=("--out",))
     build.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION,
                        help=f"share of labelled videos held out for test, taken from videos with segments "
                             f"(default {DEFAULT_TEST_FRACTION})")
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..owndata.build import build_dataset
 
-    report = build_dataset(args.videos, args.points, args.out, segments=args.segments,
+    report = build_dataset(args.videos, args.points, args.output_dir, segments=args.segments,
                            test_fraction=args.test_fraction, seed=args.seed, extractors=args.extractors,
                            progress=not args.quiet)
     print(report)
